@@ -1,0 +1,45 @@
+# The README names two commands: `make run` and `make test`. Both go through `make setup`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 7071
+
+.PHONY: setup run test unit integration lint bench replay-bench clean
+
+setup: $(VENV)/.setup-stamp node_modules/.setup-stamp
+
+$(VENV)/.setup-stamp: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.setup-stamp: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: setup
+	$(PY) -m orchestration host --app-dir . --port $(PORT)
+
+test: setup
+	$(PY) -m pytest -q
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+integration: setup
+	$(PY) -m pytest -q tests/integration
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) bench/run.py
+
+replay-bench: setup
+	$(PY) bench/replay_bench.py
+
+clean:
+	rm -rf $(VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""Durable workflows for Python Azure Functions on plain Azure Storage."""
+
+from __future__ import annotations
