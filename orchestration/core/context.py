@@ -1,0 +1,202 @@
+"""The orchestration context: the API an orchestrator function programs against.
+
+Names and meaning follow `azure.durable_functions.DurableOrchestrationContext`, so that an
+orchestrator moves over by changing its import line.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from orchestration.core import serialization
+from orchestration.core.tasks import TaskBase, TimerTask, WhenAllTask, WhenAnyTask
+
+if TYPE_CHECKING:
+    from orchestration.core.retry import RetryOptions
+    from orchestration.core.runtime import OrchestrationRuntime
+
+_UUID_NAMESPACE = uuid.UUID("6f1f7c57-3c4e-4b59-9d0b-5f2de0c3a1a4")
+
+
+class ReplaySafeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger that stays silent while the orchestrator replays history.
+
+    Each message is logged once, when the step that produces it runs for the first time.
+    """
+
+    def __init__(self, logger: logging.Logger, context: DurableOrchestrationContext) -> None:
+        super().__init__(logger, {})
+        self._context = context
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's own name
+        return not self._context.is_replaying and self.logger.isEnabledFor(level)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = dict(kwargs.get("extra") or {})
+        extra.setdefault("instance_id", self._context.instance_id)
+        kwargs["extra"] = extra
+        return msg, kwargs
+
+
+class DurableOrchestrationContext:
+    """What an orchestrator sees of its instance, and how it schedules durable work."""
+
+    def __init__(self, runtime: OrchestrationRuntime) -> None:
+        self._runtime = runtime
+        self._uuid_counter = 0
+        self._logger: ReplaySafeLogger | None = None
+
+    # -- identity and input ------------------------------------------------------------
+    @property
+    def instance_id(self) -> str:
+        return self._runtime.instance_id
+
+    @property
+    def parent_instance_id(self) -> str | None:
+        parent = self._runtime.parent
+        return parent.instance_id if parent else None
+
+    @property
+    def function_name(self) -> str:
+        return self._runtime.name
+
+    @property
+    def version(self) -> str | None:
+        """The orchestration version given at start (None when none was given)."""
+        return self._runtime.version
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the orchestrator re-executes steps already recorded in history."""
+        return self._runtime.is_replaying
+
+    @property
+    def current_utc_datetime(self) -> datetime:
+        """The time of the current step, from history: the same at every replay."""
+        return self._runtime.current_time
+
+    def get_input(self) -> Any:
+        """The orchestration's input, decoded from JSON."""
+        return serialization.loads(self._runtime.input)
+
+    # -- durable work ------------------------------------------------------------------
+    def call_activity(self, name: str, input_: Any = None) -> TaskBase:
+        """Schedule activity `name`; yield the task to get its result."""
+        return self._runtime.schedule_activity(name, serialization.dumps(input_))
+
+    def call_activity_with_retry(
+        self, name: str, retry_options: RetryOptions, input_: Any = None
+    ) -> TaskBase:
+        """Schedule activity `name`, retrying failures as `retry_options` says."""
+        encoded = serialization.dumps(input_)
+        return self._runtime.with_retry(
+            retry_options, lambda: self._runtime.schedule_activity(name, encoded)
+        )
+
+    def call_sub_orchestrator(
+        self, name: str, input_: Any = None, instance_id: str | None = None
+    ) -> TaskBase:
+        """Start orchestrator `name` as a child instance; yield the task to get its output."""
+        return self._runtime.start_sub_orchestration(
+            name, serialization.dumps(input_), instance_id
+        )
+
+    def call_sub_orchestrator_with_retry(
+        self,
+        name: str,
+        retry_options: RetryOptions,
+        input_: Any = None,
+        instance_id: str | None = None,
+    ) -> TaskBase:
+        """Start a child orchestration, retrying failures as `retry_options` says.
+
+        Each attempt after the first gets its own instance id (the given one with a suffix).
+        """
+        encoded = serialization.dumps(input_)
+        attempt = 0
+
+        def start_attempt() -> TaskBase:
+            nonlocal attempt
+            attempt += 1
+            child_id = instance_id
+            if child_id is not None and attempt > 1:
+                child_id = f"{child_id}:retry{attempt - 1}"
+            return self._runtime.start_sub_orchestration(name, encoded, child_id)
+
+        return self._runtime.with_retry(retry_options, start_attempt)
+
+    def create_timer(self, fire_at: datetime) -> TimerTask:
+        """A durable timer that fires at `fire_at` (UTC); it can be cancelled."""
+        return self._runtime.create_timer(fire_at)
+
+    def wait_for_external_event(self, name: str) -> TaskBase:
+        """Wait for an event raised to this instance.
+
+        An event that arrived before the wait is buffered and served at once; several waits on
+        one name are served in arrival order. Names are case-insensitive.
+        """
+        return self._runtime.wait_for_event(name)
+
+    def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Raise event `name` on another instance (fire and forget)."""
+        self._runtime.send_event(instance_id, name, serialization.dumps(data))
+
+    def task_all(self, activities: Sequence[TaskBase]) -> TaskBase:
+        """A task that succeeds with all results in order, or fails with the first failure."""
+        return WhenAllTask(activities)
+
+    def task_any(self, activities: Sequence[TaskBase]) -> TaskBase:
+        """A task that succeeds with the first of `activities` to complete."""
+        return WhenAnyTask(activities)
+
+    def continue_as_new(self, input_: Any, *, preserve_unprocessed_events: bool = False) -> None:
+        """Restart this instance with `input_` and a fresh history when the orchestrator returns.
+
+        With `preserve_unprocessed_events`, external events that arrived but were not waited
+        for are delivered to the new execution.
+        """
+        self._runtime.request_continue_as_new(
+            serialization.dumps(input_), preserve_unprocessed_events
+        )
+
+    @property
+    def will_continue_as_new(self) -> bool:
+        return self._runtime.continue_as_new_requested
+
+    def set_custom_status(self, status: Any) -> None:
+        """A JSON-serializable value shown in the instance's status as `customStatus`."""
+        self._runtime.custom_status = serialization.dumps(status)
+
+    @property
+    def custom_status(self) -> Any:
+        return serialization.loads(self._runtime.custom_status)
+
+    # -- determinism helpers -----------------------------------------------------------
+    def new_guid(self) -> uuid.UUID:
+        """A UUID that is the same at every replay of this step."""
+        name = (
+            f"{self._runtime.instance_id}|{self._runtime.execution_id or ''}|"
+            f"{self._runtime.current_time.isoformat()}|{self._uuid_counter}"
+        )
+        self._uuid_counter += 1
+        return uuid.uuid5(_UUID_NAMESPACE, name)
+
+    def new_uuid(self) -> str:
+        """`new_guid()` as a string, as azure-functions-durable's `new_uuid` returns."""
+        return str(self.new_guid())
+
+    def create_replay_safe_logger(self, logger: logging.Logger) -> ReplaySafeLogger:
+        """Wrap `logger` so that it logs nothing while the orchestrator replays."""
+        return ReplaySafeLogger(logger, self)
+
+    @property
+    def logger(self) -> ReplaySafeLogger:
+        """A replay-safe logger named after the orchestrator."""
+        if self._logger is None:
+            base = logging.getLogger(f"orchestration.orchestrator.{self._runtime.name}")
+            self._logger = ReplaySafeLogger(base, self)
+        return self._logger
