@@ -32,7 +32,7 @@ class ReplaySafeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         super().__init__(logger, {})
         self._context = context
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's own name
+    def isEnabledFor(self, level: int) -> bool:
         return not self._context.is_replaying and self.logger.isEnabledFor(level)
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
@@ -101,9 +101,7 @@ class DurableOrchestrationContext:
         self, name: str, input_: Any = None, instance_id: str | None = None
     ) -> TaskBase:
         """Start orchestrator `name` as a child instance; yield the task to get its output."""
-        return self._runtime.start_sub_orchestration(
-            name, serialization.dumps(input_), instance_id
-        )
+        return self._runtime.start_sub_orchestration(name, serialization.dumps(input_), instance_id)
 
     def call_sub_orchestrator_with_retry(
         self,

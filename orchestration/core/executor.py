@@ -47,19 +47,16 @@ class ExecutionResult:
 
 
 def _resolver(
-    orchestrators: OrchestratorResolver | Mapping[str, OrchestratorFunction] | OrchestratorFunction,
+    orchestrators: OrchestratorResolver | Mapping[str, OrchestratorFunction],
 ) -> OrchestratorResolver:
     if isinstance(orchestrators, Mapping):
         return orchestrators.get
-    if hasattr(orchestrators, "__code__") and orchestrators.__code__.co_argcount == 1:
-        params = orchestrators.__code__.co_varnames[:1]
-        if params and params[0] != "name":
-            function = orchestrators
-            return lambda _name: function  # type: ignore[return-value]
-    return orchestrators  # type: ignore[return-value]
+    return orchestrators
 
 
-def _result(runtime: OrchestrationRuntime, recorded: list[HistoryEvent], actions: list[Action]) -> ExecutionResult:
+def _result(
+    runtime: OrchestrationRuntime, recorded: list[HistoryEvent], actions: list[Action]
+) -> ExecutionResult:
     completion = runtime.completion
     output = getattr(completion, "result", None) if completion is not None else None
     failure = getattr(completion, "failure", None) if completion is not None else None
@@ -90,7 +87,9 @@ class OrchestrationSession:
         *,
         max_timer_interval: timedelta | None = None,
     ) -> None:
-        self._runtime = OrchestrationRuntime(instance_id, _resolver(orchestrators), max_timer_interval)
+        self._runtime = OrchestrationRuntime(
+            instance_id, _resolver(orchestrators), max_timer_interval
+        )
 
     @property
     def instance_id(self) -> str:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, ClassVar
 
 from orchestration.core.status import OrchestrationRuntimeStatus
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     """The kinds of history event, named as DurableTask names them."""
 
     EXECUTION_STARTED = "ExecutionStarted"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from orchestration.core.errors import NonDeterminismError
@@ -33,15 +34,24 @@ class Replayer:
     >>> Replayer({"order": order_orchestrator}).replay("id-1", history).is_deterministic
     """
 
-    def __init__(self, orchestrators: Mapping[str, OrchestratorFunction]) -> None:
+    def __init__(
+        self,
+        orchestrators: Mapping[str, OrchestratorFunction],
+        *,
+        max_timer_interval: timedelta | None = None,
+    ) -> None:
+        """`max_timer_interval` must be the engine's, for histories with chained long timers."""
         self._orchestrators = orchestrators
+        self._max_timer_interval = max_timer_interval
 
     def replay(
         self, instance_id: str, history: Sequence[HistoryEvent | dict[str, Any]]
     ) -> ReplayReport:
         """Replay `history` episode by episode, as the engine recorded it."""
         events = [e if isinstance(e, HistoryEvent) else event_from_dict(e) for e in history]
-        session = OrchestrationSession(self._orchestrators, instance_id)
+        session = OrchestrationSession(
+            self._orchestrators, instance_id, max_timer_interval=self._max_timer_interval
+        )
         for episode in _episodes(events):
             result = session.step(episode.new_events)
             failure = result.failure

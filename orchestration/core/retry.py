@@ -34,7 +34,9 @@ class RetryOptions:
         self.max_retry_interval_in_milliseconds = max_retry_interval_in_milliseconds
         self.retry_timeout_in_milliseconds = retry_timeout_in_milliseconds
 
-    def next_delay(self, attempt: int, first_attempt_at: datetime, now: datetime) -> timedelta | None:
+    def next_delay(
+        self, attempt: int, first_attempt_at: datetime, now: datetime
+    ) -> timedelta | None:
         """The wait before attempt `attempt + 1`, or None when no retry is left.
 
         `attempt` counts the attempts made so far (1 after the first failure).

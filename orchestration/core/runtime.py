@@ -12,7 +12,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestration.core import serialization
@@ -33,6 +33,7 @@ from orchestration.core.errors import (
     TaskFailedError,
 )
 from orchestration.core.history import (
+    SCHEDULING_EVENTS,
     ContinueAsNew,
     EventRaised,
     EventSent,
@@ -61,9 +62,11 @@ from orchestration.core.tasks import AtomicTask, RetryableTask, TaskBase, TaskSt
 OrchestratorFunction = Callable[[DurableOrchestrationContext], Any]
 OrchestratorResolver = Callable[[str], OrchestratorFunction | None]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _Completion = CompleteOrchestration | ContinueAsNewAction
-_NO_FOLLOW_UP = frozenset({OrchestrationRuntimeStatus.Failed, OrchestrationRuntimeStatus.Terminated})
+_NO_FOLLOW_UP = frozenset(
+    {OrchestrationRuntimeStatus.Failed, OrchestrationRuntimeStatus.Terminated}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,22 @@ class OrchestrationRuntime:
         return self._dropped
 
     def _apply(self, event: HistoryEvent) -> None:
+        if (
+            self.completion is not None
+            and not self._completion_flushed
+            and isinstance(event, SCHEDULING_EVENTS)
+        ):
+            # The code finished sooner than the history it replays.
+            self.completion = None
+            self._fail(
+                NonDeterminismError(
+                    f"Non-deterministic orchestrator {self.name!r} at step {event.event_id} "
+                    f"(episode {self._episode}): history has {_describe_event(event)} at this "
+                    f"step, but the code has already returned. Did the orchestrator's code "
+                    f"change while this instance was running?"
+                )
+            )
+            return
         if self.completion is not None and not isinstance(
             event, (ExecutionCompleted, ContinueAsNew, OrchestratorStarted)
         ):
@@ -282,11 +301,11 @@ class OrchestrationRuntime:
                 f"while this instance was running?"
             )
         raise NonDeterminismError(
-                f"Non-deterministic orchestrator {self.name!r} at step {event.event_id} "
-                f"(episode {self._episode}): history has {expected}, but the code now asks "
-                f"for {action.describe()}. Did the orchestrator's code change while this "
-                f"instance was running?"
-            )
+            f"Non-deterministic orchestrator {self.name!r} at step {event.event_id} "
+            f"(episode {self._episode}): history has {expected}, but the code now asks "
+            f"for {action.describe()}. Did the orchestrator's code change while this "
+            f"instance was running?"
+        )
 
     def _on_task_completed(self, event: TaskCompleted | SubOrchestrationInstanceCompleted) -> bool:
         task = self._open_tasks.pop(event.task_scheduled_id, None)
@@ -317,7 +336,7 @@ class OrchestrationRuntime:
             return False
         if task.is_cancelled:
             return True
-        if event.fire_at < task.fire_at:
+        if self._max_timer_interval is not None and event.fire_at < task.fire_at:
             self._schedule_timer_leg(task, max(self.current_time, event.fire_at))
             return True
         task._succeed(None)
@@ -400,7 +419,7 @@ class OrchestrationRuntime:
 
     def create_timer(self, fire_at: datetime) -> TimerTask:
         if fire_at.tzinfo is None:
-            fire_at = fire_at.replace(tzinfo=timezone.utc)
+            fire_at = fire_at.replace(tzinfo=UTC)
         action_id = self._next_id()
         task = TimerTask(action_id, fire_at)
         self._schedule_timer_leg(task, self.current_time, action_id)
@@ -496,7 +515,9 @@ class OrchestrationRuntime:
             self._fail(error)
             return
         self._set_completion(
-            CompleteOrchestration(id=-1, status=OrchestrationRuntimeStatus.Completed, result=encoded)
+            CompleteOrchestration(
+                id=-1, status=OrchestrationRuntimeStatus.Completed, result=encoded
+            )
         )
 
     def _fail(self, error: BaseException) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class OrchestrationRuntimeStatus(str, Enum):
+class OrchestrationRuntimeStatus(StrEnum):
     """The runtime status of an orchestration instance."""
 
     Running = "Running"

@@ -12,7 +12,7 @@ import random
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestration.core import (
@@ -40,10 +40,10 @@ from orchestration.core import (
     TaskCompleted,
     TaskFailed,
     TimerFired,
+    serialization,
 )
-from orchestration.core import serialization
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 RECORDED_RUNS: list[tuple[dict[str, Callable[..., Any]], str, list[HistoryEvent]]] = []
 
@@ -141,7 +141,12 @@ class Simulation:
     # -- the engine loop -----------------------------------------------------------------
     def run(self, *, max_steps: int = 100_000, fire_timers: bool = True) -> None:
         """Process until nothing is left to do (timers fire by moving the clock forward)."""
-        for _ in range(max_steps):
+        if not self.pump(max_steps, fire_timers=fire_timers):
+            raise AssertionError("simulation did not settle")
+
+    def pump(self, units: int, *, fire_timers: bool = True) -> bool:
+        """Do at most `units` pieces of work; True when nothing is left to do."""
+        for _ in range(units):
             if self._run_one_step():
                 continue
             if self._activity_queue:
@@ -149,8 +154,8 @@ class Simulation:
                 continue
             if fire_timers and self._fire_next_timer():
                 continue
-            return
-        raise AssertionError("simulation did not settle")
+            return True
+        return False
 
     def _run_one_step(self) -> bool:
         ready = [i for i in self.instances.values() if i.inbox]
