@@ -1,0 +1,160 @@
+"""Start and stop Azurite, the Azure Storage emulator, from the project's node_modules."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+DEV_PORTS = (10000, 10001, 10002)
+
+
+class AzuriteError(RuntimeError):
+    """Azurite could not be found, started or stopped."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def is_listening(host: str, port: int, timeout: float = 0.25) -> bool:
+    """True when a TCP connection to host:port succeeds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def connection_string(host: str, blob_port: int, queue_port: int, table_port: int) -> str:
+    """The Azurite connection string for the well-known development account."""
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+        f"BlobEndpoint=http://{host}:{blob_port}/{DEV_ACCOUNT};"
+        f"QueueEndpoint=http://{host}:{queue_port}/{DEV_ACCOUNT};"
+        f"TableEndpoint=http://{host}:{table_port}/{DEV_ACCOUNT};"
+    )
+
+
+def find_azurite(*search_dirs: Path) -> Path:
+    """Locate the azurite launcher in node_modules/.bin of the given dirs or their parents."""
+    candidates: list[Path] = []
+    package_root = Path(__file__).resolve().parents[2]
+    for start in (*search_dirs, Path.cwd(), package_root):
+        start = start.resolve()
+        candidates.extend(d / "node_modules" / ".bin" / "azurite" for d in (start, *start.parents))
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    on_path = shutil.which("azurite")
+    if on_path:
+        return Path(on_path)
+    raise AzuriteError(
+        "azurite not found in node_modules/.bin or on PATH; run `make setup` (npm install)"
+    )
+
+
+@dataclass
+class Azurite:
+    """One Azurite process: blob, queue and table services on loopback ports.
+
+    Ports left at 0 are chosen free at start. Data lives under `location`, so a
+    restart on the same location keeps it. Usable as a context manager.
+    """
+
+    location: Path
+    host: str = "127.0.0.1"
+    blob_port: int = 0
+    queue_port: int = 0
+    table_port: int = 0
+    executable: Path | None = None
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def connection_string(self) -> str:
+        """Connection string for the development account on this instance's ports."""
+        return connection_string(self.host, self.blob_port, self.queue_port, self.table_port)
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while running."""
+        return self._process.pid if self._process else None
+
+    def start(self, timeout: float = 30.0) -> Azurite:
+        """Start Azurite and wait until its three services accept connections."""
+        if self._process is not None:
+            raise AzuriteError("Azurite already started")
+        self.blob_port = self.blob_port or free_port(self.host)
+        self.queue_port = self.queue_port or free_port(self.host)
+        self.table_port = self.table_port or free_port(self.host)
+        executable = self.executable or find_azurite(self.location)
+        self.location.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(executable),
+            "--location", str(self.location),
+            "--blobHost", self.host, "--blobPort", str(self.blob_port),
+            "--queueHost", self.host, "--queuePort", str(self.queue_port),
+            "--tableHost", self.host, "--tablePort", str(self.table_port),
+            "--skipApiVersionCheck", "--loose", "--disableTelemetry",
+        ]  # fmt: skip
+        with open(self.location / "azurite.log", "ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Own process group: Ctrl-C in a terminal reaches the host, which stops
+                # Azurite after its in-flight work has finished, not before.
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        ports = (self.blob_port, self.queue_port, self.table_port)
+        while not all(is_listening(self.host, p) for p in ports):
+            if self._process.poll() is not None:
+                code = self._process.returncode
+                self._process = None
+                raise AzuriteError(
+                    f"Azurite exited with code {code}; see {self.location / 'azurite.log'}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AzuriteError(f"Azurite not ready on ports {ports} within {timeout:.0f}s")
+            time.sleep(0.05)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop Azurite and wait for the process (and its node child) to exit."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout)
+
+    def __enter__(self) -> Azurite:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

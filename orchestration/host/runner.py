@@ -1,0 +1,230 @@
+"""Compose the host: settings, storage (Azurite when needed), app index, HTTP, listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestration.host.app_loader import AppLoadError, FunctionSpec, load_app
+from orchestration.host.azurite import Azurite, AzuriteError, is_listening
+from orchestration.host.bindings import (
+    BindingConfigError,
+    BindingRegistry,
+    HostContext,
+    Listener,
+    UnsupportedBindingError,
+)
+from orchestration.host.extensions import ExtensionError, build_registry
+from orchestration.host.http_server import HttpServer, auth_level_of, route_of
+from orchestration.host.invoker import Invoker
+from orchestration.host.keys import HostKeys, load_keys
+from orchestration.host.routes import Router
+from orchestration.host.settings import HostConfigError, HostJson, load_local_settings
+from orchestration.host.storage import StorageAccounts, StorageConfigError, loopback_ports
+
+log = logging.getLogger("orchestration.host")
+
+STORAGE_SETTING = "AzureWebJobsStorage"
+HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"
+READY_LINE = "Host started"
+
+
+class HostStartupError(RuntimeError):
+    """The host cannot start; the message says why in terms a user can act on."""
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """How to run the host (the CLI's options)."""
+
+    app_dir: Path
+    port: int = 7071
+    bind: str = "127.0.0.1"
+    workers: int = 1
+    grace: float = 30.0
+    start_azurite: bool = True
+    extensions: tuple[str, ...] = ()
+    reuse_port: bool = False
+    print_banner: bool = True
+
+
+def host_id_for(app_dir: Path, settings: dict[str, str]) -> str:
+    """The host id (names the timer locks): from settings, else derived from the app path."""
+    configured = settings.get(HOST_ID_SETTING)
+    if configured:
+        return configured.lower()[:32]
+    digest = hashlib.sha1(str(app_dir.resolve()).encode()).hexdigest()
+    return f"local-{digest[:26]}"
+
+
+def ensure_azurite(app_dir: Path) -> Azurite | None:
+    """Start Azurite under DIR/.azurite when AzureWebJobsStorage points at loopback and
+    nothing listens there; return it (the caller stops it) or None when not needed."""
+    conn = os.environ.get(STORAGE_SETTING)
+    if not conn:
+        return None
+    try:
+        endpoints = loopback_ports(conn)
+    except StorageConfigError as err:
+        raise HostStartupError(f"{STORAGE_SETTING}: {err}") from err
+    if endpoints is None:
+        return None
+    host, blob, queue, table = endpoints
+    listening = [is_listening(host, port) for port in (blob, queue, table)]
+    if all(listening):
+        return None
+    if any(listening):
+        raise HostStartupError(
+            f"{STORAGE_SETTING} points at {host} ports {blob}/{queue}/{table}; only some listen, "
+            "so another program holds them. Stop it or point the setting elsewhere."
+        )
+    azurite = Azurite(app_dir / ".azurite", host, blob, queue, table)
+    try:
+        azurite.start()
+    except AzuriteError as err:
+        raise HostStartupError(str(err)) from err
+    log.info("Started Azurite (pid %s) on %s ports %d/%d/%d, data in %s",
+             azurite.pid, host, blob, queue, table, azurite.location)  # fmt: skip
+    return azurite
+
+
+@dataclass
+class FunctionHost:
+    """One host process: index the app, then serve HTTP and run the listeners.
+
+    Settings must already be in os.environ (see `prepare_environment`).
+    """
+
+    config: HostConfig
+    registry: BindingRegistry | None = None
+    functions: list[FunctionSpec] = field(default_factory=list, init=False)
+    keys: HostKeys | None = field(default=None, init=False)
+    context: HostContext | None = field(default=None, init=False)
+    _listeners: list[Listener] = field(default_factory=list, init=False)
+    _server: HttpServer | None = field(default=None, init=False)
+    _executor: ThreadPoolExecutor | None = field(default=None, init=False)
+
+    @property
+    def base_url(self) -> str:
+        """Where the HTTP server listens."""
+        return f"http://{self.config.bind}:{self.config.port}"
+
+    async def start(self) -> None:
+        """Index and validate the app, then start serving. Raises HostStartupError."""
+        app_dir = self.config.app_dir.resolve()
+        settings = dict(os.environ)
+        try:
+            host_json = HostJson.load(app_dir)
+            registry = self.registry or build_registry(self.config.extensions, settings)
+            self.functions = load_app(app_dir)
+        except (HostConfigError, AppLoadError, ExtensionError) as err:
+            raise HostStartupError(str(err)) from err
+        threads = int(
+            settings.get("PYTHON_THREADPOOL_THREAD_COUNT") or min(32, (os.cpu_count() or 1) + 4)
+        )
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="function")
+        invoker = Invoker(registry, self._executor)
+        self.context = context = HostContext(
+            app_dir=app_dir,
+            host_id=host_id_for(app_dir, settings),
+            host_json=host_json,
+            settings=settings,
+            storage=StorageAccounts(),
+            invoker=invoker,
+            router=Router(host_json.route_prefix),
+        )
+        invoker.host = context
+        try:
+            for function in self.functions:
+                registry.validate(function, context)
+        except (UnsupportedBindingError, BindingConfigError) as err:
+            await self._release()
+            raise HostStartupError(str(err)) from err
+        for function in self.functions:
+            listener = registry.trigger(function.trigger.type).create_listener(function, context)
+            if listener is not None:
+                self._listeners.append(listener)
+        self.keys = load_keys(app_dir, settings)
+        self._server = HttpServer(
+            context, self.keys, self.config.port, self.config.bind, self.config.reuse_port
+        )
+        try:
+            await self._server.start()
+        except OSError as err:
+            await self._release()
+            raise HostStartupError(
+                f"cannot listen on {self.config.bind}:{self.config.port}: {err}"
+            ) from err
+        for listener in self._listeners:
+            await listener.start()
+        if self.config.print_banner:
+            print(self.banner(), flush=True)
+        log.info("%s (%d functions, pid %d)", READY_LINE, len(self.functions), os.getpid())
+
+    async def stop(self) -> None:
+        """Stop polling and serving; in-flight invocations get `grace` seconds to finish."""
+        if self.context is not None:
+            self.context.stopping.set()
+        grace = self.config.grace
+        await asyncio.gather(
+            *(listener.stop(grace) for listener in self._listeners),
+            *([self._server.stop()] if self._server else []),
+        )
+        if self.context is not None and not await self.context.invoker.wait_idle(grace):
+            log.warning("Invocations still running after %.0fs; leaving them", grace)
+        await self._release()
+        log.info("Host stopped (pid %d)", os.getpid())
+
+    async def _release(self) -> None:
+        if self.context is not None:
+            await self.context.storage.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def run_until_signal(self) -> None:
+        """Start, serve until SIGINT/SIGTERM, stop."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+            log.info("Shutting down")
+        finally:
+            await self.stop()
+
+    def banner(self) -> str:
+        """The function list with URLs, and the keys, as Core Tools prints them."""
+        lines = ["", "Functions:", ""]
+        for function in self.functions:
+            if function.trigger.type.lower() == "httptrigger":
+                methods = function.trigger.get("methods")
+                shown = ",".join(m.upper() for m in methods) if methods else "ALL"
+                prefix = self.context.router.prefix if self.context else "api"
+                path = "/".join(p for p in (prefix, route_of(function)) if p)
+                lines.append(
+                    f"\t{function.name}: [{shown}] {self.base_url}/{path} "
+                    f"(authLevel {auth_level_of(function)})"
+                )
+            else:
+                lines.append(f"\t{function.name}: {function.trigger.type}")
+            lines.append("")
+        if self.keys is not None:
+            lines.append(f"Master key (admin): {self.keys.master}")
+            lines.append(f"Function key (default): {self.keys.default_function_key}")
+        return "\n".join(lines)
+
+
+def prepare_environment(app_dir: Path) -> None:
+    """Load DIR/local.settings.json Values into os.environ (variables already set win)."""
+    try:
+        load_local_settings(app_dir, os.environ)
+    except HostConfigError as err:
+        raise HostStartupError(str(err)) from err

@@ -1,0 +1,228 @@
+"""All storage access of the host (queues, blobs) behind one small API, on the SDK's aio clients.
+
+Keeping it here lets a lighter transport replace the SDK without touching the listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import ContentSettings
+from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient
+from azure.storage.queue.aio import QueueServiceClient
+
+from orchestration.host.azurite import DEV_PORTS, connection_string
+
+DEV_CONNECTION = "UseDevelopmentStorage=true"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class StorageConfigError(ValueError):
+    """A connection setting is missing or unusable."""
+
+
+def parse_connection_string(value: str) -> dict[str, str]:
+    """Split `Key=Value;...` into a dict, resolving UseDevelopmentStorage=true."""
+    if value.strip().replace(" ", "").lower().rstrip(";") == DEV_CONNECTION.lower():
+        value = connection_string("127.0.0.1", *DEV_PORTS)
+    parts: dict[str, str] = {}
+    for item in value.split(";"):
+        if item.strip():
+            key, sep, val = item.partition("=")
+            if not sep:
+                raise StorageConfigError(f"malformed connection string part {key!r}")
+            parts[key.strip()] = val.strip()
+    return parts
+
+
+def normalize_connection_string(value: str) -> str:
+    """Expand UseDevelopmentStorage=true into the explicit Azurite connection string."""
+    return ";".join(f"{k}={v}" for k, v in parse_connection_string(value).items()) + ";"
+
+
+def loopback_ports(value: str) -> tuple[str, int, int, int] | None:
+    """(host, blob, queue, table ports) when every endpoint is on loopback, else None."""
+    parts = parse_connection_string(value)
+    ports: list[int] = []
+    hosts: set[str] = set()
+    for key in ("BlobEndpoint", "QueueEndpoint", "TableEndpoint"):
+        if key not in parts:
+            return None
+        url = urlparse(parts[key])
+        if url.hostname not in LOOPBACK_HOSTS or url.port is None:
+            return None
+        hosts.add(url.hostname)
+        ports.append(url.port)
+    host = "127.0.0.1" if hosts & {"127.0.0.1", "localhost"} else hosts.pop()
+    return host, ports[0], ports[1], ports[2]
+
+
+@dataclass(frozen=True)
+class RawQueueMessage:
+    """A received queue message, its content still encoded as stored."""
+
+    id: str
+    pop_receipt: str
+    content: str
+    dequeue_count: int
+    inserted_on: datetime | None
+    expires_on: datetime | None
+    next_visible_on: datetime | None
+
+
+class StorageAccount:
+    """Queue and blob operations on one storage account (one connection string)."""
+
+    def __init__(self, conn_str: str) -> None:
+        self.connection_string = normalize_connection_string(conn_str)
+        self._queues = QueueServiceClient.from_connection_string(self.connection_string)
+        self._blobs = BlobServiceClient.from_connection_string(self.connection_string)
+        self._known_queues: set[str] = set()
+        self._known_containers: set[str] = set()
+
+    async def close(self) -> None:
+        """Close the underlying HTTP sessions."""
+        await self._queues.close()
+        await self._blobs.close()
+
+    # queues
+
+    async def ensure_queue(self, name: str) -> None:
+        """Create the queue unless this process already knows it exists."""
+        if name in self._known_queues:
+            return
+        with contextlib.suppress(ResourceExistsError):
+            await self._queues.get_queue_client(name).create_queue()
+        self._known_queues.add(name)
+
+    async def send(self, queue: str, content: str, visibility_timeout: int | None = None) -> None:
+        """Enqueue one message whose content is already encoded."""
+        await self.ensure_queue(queue)
+        client = self._queues.get_queue_client(queue)
+        await client.send_message(content, visibility_timeout=visibility_timeout)
+
+    async def receive(
+        self, queue: str, count: int, visibility_timeout: int
+    ) -> list[RawQueueMessage]:
+        """One receive call: up to `count` (1-32) messages, hidden for visibility_timeout s."""
+        client = self._queues.get_queue_client(queue)
+        pages = client.receive_messages(
+            messages_per_page=count, visibility_timeout=visibility_timeout
+        ).by_page()
+        try:
+            page = await pages.__anext__()
+        except StopAsyncIteration:
+            return []
+        return [
+            RawQueueMessage(
+                id=m.id,
+                pop_receipt=m.pop_receipt or "",
+                content=m.content if isinstance(m.content, str) else str(m.content),
+                dequeue_count=int(m.dequeue_count or 0),
+                inserted_on=m.inserted_on,
+                expires_on=m.expires_on,
+                next_visible_on=m.next_visible_on,
+            )
+            async for m in page
+        ]
+
+    async def delete(self, queue: str, message_id: str, pop_receipt: str) -> None:
+        """Delete a message; a message already gone is not an error."""
+        with contextlib.suppress(ResourceNotFoundError):
+            await self._queues.get_queue_client(queue).delete_message(message_id, pop_receipt)
+
+    async def set_visibility(
+        self, queue: str, message_id: str, pop_receipt: str, visibility_timeout: int
+    ) -> str:
+        """Change when the message becomes visible again; return the new pop receipt."""
+        client = self._queues.get_queue_client(queue)
+        updated = await client.update_message(
+            message_id, pop_receipt, visibility_timeout=visibility_timeout
+        )
+        return str(updated.pop_receipt)
+
+    # blobs
+
+    async def _ensure_container(self, name: str) -> None:
+        if name in self._known_containers:
+            return
+        with contextlib.suppress(ResourceExistsError):
+            await self._blobs.create_container(name)
+        self._known_containers.add(name)
+
+    async def read_json(self, container: str, blob: str) -> Any | None:
+        """The JSON document stored in a blob, or None when there is none."""
+        try:
+            stream = await self._blobs.get_blob_client(container, blob).download_blob()
+            return json.loads(await stream.readall())
+        except (ResourceNotFoundError, ValueError):
+            return None
+
+    async def write_json(self, container: str, blob: str, value: Any) -> None:
+        """Overwrite a blob with a JSON document."""
+        await self._ensure_container(container)
+        await self._blobs.get_blob_client(container, blob).upload_blob(
+            json.dumps(value),
+            overwrite=True,
+            content_settings=ContentSettings(content_type="application/json"),
+        )
+
+    async def acquire_lease(self, container: str, blob: str, seconds: int) -> str | None:
+        """Take a blob lease, creating the blob first; None when someone else holds it."""
+        await self._ensure_container(container)
+        client = self._blobs.get_blob_client(container, blob)
+        # Usually it exists already, maybe leased by another host: both are fine.
+        with contextlib.suppress(ResourceExistsError, HttpResponseError):
+            await client.upload_blob(b"", overwrite=False)
+        try:
+            lease = await client.acquire_lease(lease_duration=seconds)
+        except (ResourceExistsError, HttpResponseError) as err:
+            if getattr(err, "status_code", None) == 409:
+                return None
+            raise
+        return str(lease.id)
+
+    async def renew_lease(self, container: str, blob: str, lease_id: str) -> bool:
+        """Renew a held lease; False when it was lost."""
+        lease = BlobLeaseClient(self._blobs.get_blob_client(container, blob), lease_id)
+        try:
+            await lease.renew()
+        except HttpResponseError:
+            return False
+        return True
+
+    async def release_lease(self, container: str, blob: str, lease_id: str) -> None:
+        """Release a lease so another host can take over at once."""
+        lease = BlobLeaseClient(self._blobs.get_blob_client(container, blob), lease_id)
+        with contextlib.suppress(HttpResponseError):
+            await lease.release()
+
+
+class StorageAccounts:
+    """One StorageAccount per distinct connection string, shared by all listeners."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[str, StorageAccount] = {}
+        self._lock = asyncio.Lock()
+
+    def get(self, conn_str: str) -> StorageAccount:
+        """The account for this connection string (created on first use)."""
+        key = normalize_connection_string(conn_str)
+        account = self._accounts.get(key)
+        if account is None:
+            account = self._accounts[key] = StorageAccount(key)
+        return account
+
+    async def close(self) -> None:
+        """Close every account's clients."""
+        async with self._lock:
+            for account in self._accounts.values():
+                await account.close()
+            self._accounts.clear()
