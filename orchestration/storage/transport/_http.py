@@ -1,0 +1,84 @@
+"""The one place requests are sent: signing per attempt, retries, error mapping, stats."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from orchestration.storage.transport.connection import StorageAccount
+from orchestration.storage.transport.errors import OutcomeUnknown, StorageError, make_error
+from orchestration.storage.transport.signing import rfc1123_now
+
+Signer = Callable[[MutableMapping[str, str]], str]
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+async def execute(
+    account: StorageAccount,
+    operation: str,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    sign: Signer,
+    *,
+    idempotent: bool,
+) -> Response:
+    """Send one logical request (with retries); return the response or raise StorageError.
+
+    ``url`` is fully percent-encoded already (it is signed as is). ``sign`` gets the headers,
+    x-ms-date included, and returns the Authorization value; it runs again on every attempt.
+    """
+    account.count(operation)
+    policy = account.retry
+    session = account.session()
+    target = URL(url, encoded=True)
+    attempt = 0
+    while True:
+        attempt += 1
+        headers["x-ms-date"] = rfc1123_now()
+        headers["Authorization"] = sign(headers)
+        try:
+            async with session.request(method, target, headers=headers, data=body) as resp:
+                data = await resp.read()
+                status = resp.status
+                resp_headers = resp.headers
+        except aiohttp.ClientConnectorError as exc:
+            # The connection was never established: nothing reached the service.
+            if attempt < policy.max_attempts:
+                account.count("retry")
+                await asyncio.sleep(policy.delay(attempt))
+                continue
+            raise StorageError(0, "ConnectionError", str(exc), operation) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if idempotent and attempt < policy.max_attempts:
+                account.count("retry")
+                await asyncio.sleep(policy.delay(attempt))
+                continue
+            kind = type(exc).__name__
+            if idempotent:
+                raise StorageError(0, kind, str(exc) or kind, operation) from exc
+            raise OutcomeUnknown(
+                0,
+                kind,
+                f"no response ({exc or kind}); the request may or may not have been applied",
+                operation,
+            ) from exc
+        if status < 300:
+            return Response(status, resp_headers, data)
+        if policy.retry_status(status, idempotent) and attempt < policy.max_attempts:
+            account.count("retry")
+            await asyncio.sleep(policy.delay(attempt))
+            continue
+        raise make_error(status, resp_headers, data, operation)
