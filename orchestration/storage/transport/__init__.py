@@ -12,6 +12,7 @@ aiohttp session and the per-operation call counters (``account.stats``)::
 
 from __future__ import annotations
 
+from orchestration.storage.transport.blobs import BlobInfo, BlobService
 from orchestration.storage.transport.connection import (
     ConnectionSettings,
     StorageAccount,
@@ -28,6 +29,7 @@ from orchestration.storage.transport.errors import (
     ServerBusy,
     StorageError,
 )
+from orchestration.storage.transport.queues import QueueMessage, QueueService, SentMessage
 from orchestration.storage.transport.retry import NO_RETRY, RetryPolicy
 from orchestration.storage.transport.tables import (
     Continuation,
@@ -39,16 +41,21 @@ from orchestration.storage.transport.tables import (
 __all__ = [
     "NO_RETRY",
     "BatchError",
+    "BlobInfo",
+    "BlobService",
     "Conflict",
     "ConnectionSettings",
     "Continuation",
     "Entity",
     "OutcomeUnknown",
     "PreconditionFailed",
+    "QueueMessage",
+    "QueueService",
     "RequestTooLarge",
     "ResourceExists",
     "ResourceNotFound",
     "RetryPolicy",
+    "SentMessage",
     "ServerBusy",
     "StorageAccount",
     "StorageError",

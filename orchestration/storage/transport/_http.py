@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -12,7 +13,7 @@ from yarl import URL
 
 from orchestration.storage.transport.connection import StorageAccount
 from orchestration.storage.transport.errors import OutcomeUnknown, StorageError, make_error
-from orchestration.storage.transport.signing import rfc1123_now
+from orchestration.storage.transport.signing import rfc1123_now, sign_shared_key
 
 Signer = Callable[[MutableMapping[str, str]], str]
 
@@ -82,3 +83,46 @@ async def execute(
             await asyncio.sleep(policy.delay(attempt))
             continue
         raise make_error(status, resp_headers, data, operation)
+
+
+class SharedKeyClient:
+    """Request plumbing shared by the Blob and Queue services (Shared Key signing)."""
+
+    def __init__(self, account: StorageAccount, endpoint: str, api_version: str) -> None:
+        self.account = account
+        self._endpoint = endpoint
+        self._prefix = urlsplit(endpoint).path.rstrip("/")
+        self._name = account.settings.account_name
+        self._key = account.settings.account_key
+        self._version = api_version
+
+    async def call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool,
+    ) -> Response:
+        """``path`` is percent-encoded and relative to the endpoint; ``query`` values are
+        plain (they are encoded here and signed decoded, as the docs require)."""
+        hdrs = {"x-ms-version": self._version}
+        if headers:
+            hdrs.update(headers)
+        if body is not None:
+            hdrs["Content-Length"] = str(len(body))
+        url = self._endpoint + path
+        if query:
+            url += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query)
+        full_path = self._prefix + path
+        name, key = self._name, self._key
+
+        def sign(h: Mapping[str, str]) -> str:
+            return sign_shared_key(name, key, method, full_path, query, h)
+
+        return await execute(
+            self.account, operation, method, url, hdrs, body, sign, idempotent=idempotent
+        )
