@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,8 @@ class FunctionHost:
         """Index and validate the app, then start serving. Raises HostStartupError."""
         app_dir = self.config.app_dir.resolve()
         settings = dict(os.environ)
+        if str(app_dir) not in sys.path:
+            sys.path.insert(0, str(app_dir))  # as the worker does; extensions may live there too
         try:
             host_json = HostJson.load(app_dir)
             registry = self.registry or build_registry(self.config.extensions, settings)
