@@ -387,3 +387,29 @@ def test_restart_keeps_storage_data_and_keys(tmp_path: Path, start_host: HostLau
     assert [json.loads(base64.b64decode(m.content)) for m in stored] == [{"kept": True}]
     assert second.stop() == 0
     assert (app / ".azurite").is_dir()
+
+
+# Programmatic use
+
+
+async def test_function_host_runs_in_process(
+    azurite: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiohttp import ClientSession
+
+    from orchestration.host import FunctionHost, HostConfig
+
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("OUT_QUEUE", unique("inproc"))
+    monkeypatch.setenv("FUNCTIONS_MASTER_KEY", TEST_MASTER_KEY)
+    monkeypatch.setenv("FUNCTIONS_FUNCTION_KEY", TEST_FUNCTION_KEY)
+    host = FunctionHost(HostConfig(app_dir=APPS / "http_app", port=free_port(), grace=5))
+    await host.start()
+    try:
+        assert {f.name for f in host.functions} >= {"item_by_id", "enqueue"}
+        async with ClientSession() as session:
+            async with session.get(f"{host.base_url}/api/items/3") as response:
+                assert response.status == 200
+                assert (await response.json())["route_params"] == {"id": "3"}
+    finally:
+        await host.stop()
