@@ -244,8 +244,9 @@ class QueueService:
         return _parse_messages(resp.body, peek=True)
 
     async def delete(self, queue: str, message_id: str, pop_receipt: str) -> None:
-        """Delete a received message. ResourceNotFound (MessageNotFound) when the pop receipt
-        is stale: the message became visible again and was received by someone else."""
+        """Delete a received message. A stale pop receipt (the message became visible again
+        and was received anew) raises StorageError 400 ``PopReceiptMismatch``; a message that
+        is gone raises ResourceNotFound (404 ``MessageNotFound``)."""
         await self._client.call(
             "queue.delete",
             "DELETE",
