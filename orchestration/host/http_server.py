@@ -118,8 +118,10 @@ class HttpServer:
         port: int,
         bind: str = "127.0.0.1",
         reuse_port: bool = False,
+        grace: float = 30.0,
     ) -> None:
         self.host = host
+        self.grace = grace
         self.keys = keys
         self.port = port
         self.bind = bind
@@ -130,7 +132,9 @@ class HttpServer:
         """Bind the port and start serving."""
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=self.grace
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind, self.port, reuse_port=self.reuse_port or None)
         await site.start()

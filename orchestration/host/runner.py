@@ -155,7 +155,12 @@ class FunctionHost:
                 self._listeners.append(listener)
         self.keys = load_keys(app_dir, settings)
         self._server = HttpServer(
-            context, self.keys, self.config.port, self.config.bind, self.config.reuse_port
+            context,
+            self.keys,
+            self.config.port,
+            self.config.bind,
+            self.config.reuse_port,
+            self.config.grace,
         )
         try:
             await self._server.start()

@@ -12,11 +12,13 @@ import urllib.request
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
 from orchestration.host.azurite import connection_string, free_port, is_listening
@@ -248,6 +250,7 @@ def _queue_env() -> dict[str, str]:
         "WORK_QUEUE": unique("work"),
         "RESULTS_QUEUE": unique("results"),
         "FAIL_QUEUE": unique("fails"),
+        "SLOW_QUEUE": unique("slow"),
     }
 
 
@@ -302,6 +305,33 @@ def test_two_hosts_share_a_queue_and_process_each_message_once(
     assert pids <= {first.process.pid, second.process.pid}
 
 
+def test_sigterm_lets_running_queue_invocation_finish(
+    start_host: HostLauncher, azurite: Storage
+) -> None:
+    env = _queue_env()
+    host = start_host(APPS / "queue_app", env)
+    send(azurite, env["SLOW_QUEUE"], "in flight")
+    host.wait_for_log("slow_copy started")
+    assert host.stop() == 0
+    results: list[Any] = []
+    drain(azurite, env["RESULTS_QUEUE"], results)
+    assert [r["body"] for r in results] == ["in flight"]
+    assert count(azurite, env["SLOW_QUEUE"]) == 0, "the finished message is deleted"
+
+
+def test_sigterm_lets_running_http_request_finish(start_host: HostLauncher) -> None:
+    host = start_host(APPS / "http_app", {"OUT_QUEUE": unique("unused")})
+    replies: list[Reply] = []
+    thread = threading.Thread(
+        target=lambda: replies.append(http("GET", host.url("/api/slow-sync?seconds=2")))
+    )
+    thread.start()
+    host.wait_for_log("slow-sync started")
+    assert host.stop() == 0
+    thread.join()
+    assert [(r.status, r.body) for r in replies] == [(200, b"slept")]
+
+
 # Timers
 
 
@@ -326,6 +356,24 @@ def test_timer_fires_every_second_and_run_on_startup_fires_once(
     startup: list[Any] = []
     wait_until(lambda: drain(azurite, env["STARTUP_QUEUE"], startup), 10)
     assert startup == [{"past_due": False, "pid": startup[0]["pid"]}]
+
+
+def test_missed_occurrence_fires_as_past_due_at_start(
+    start_host: HostLauncher, azurite: Storage
+) -> None:
+    env = {**_timer_env(), "TICK_SCHEDULE": "0 0 0 1 1 *"}
+    missed = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    status = json.dumps({"Last": None, "Next": missed, "LastUpdated": missed})
+    blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+    with contextlib.suppress(ResourceExistsError):
+        blobs.create_container("azure-webjobs-hosts")
+    status_blob = f"timers/{env['AzureFunctionsWebHost__hostid']}/Host.Functions.tick/status"
+    blobs.get_blob_client("azure-webjobs-hosts", status_blob).upload_blob(status, overwrite=True)
+    start_host(APPS / "timer_app", env)
+    ticks: list[Any] = []
+    wait_until(lambda: drain(azurite, env["TICKS_QUEUE"], ticks), 15, message="past-due tick")
+    assert ticks[0]["past_due"] is True
+    assert ticks[0]["next"] == missed
 
 
 def test_timer_fires_once_per_occurrence_across_two_hosts(
@@ -407,9 +455,9 @@ async def test_function_host_runs_in_process(
     await host.start()
     try:
         assert {f.name for f in host.functions} >= {"item_by_id", "enqueue"}
-        async with ClientSession() as session:
-            async with session.get(f"{host.base_url}/api/items/3") as response:
-                assert response.status == 200
-                assert (await response.json())["route_params"] == {"id": "3"}
+        url = f"{host.base_url}/api/items/3"
+        async with ClientSession() as session, session.get(url) as response:
+            assert response.status == 200
+            assert (await response.json())["route_params"] == {"id": "3"}
     finally:
         await host.stop()

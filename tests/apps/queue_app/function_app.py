@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 
 import azure.functions as func
 
@@ -26,6 +28,14 @@ def copy_work(msg: func.QueueMessage, out: func.Out[str]) -> None:
             }
         )
     )
+
+
+@app.queue_trigger(arg_name="msg", queue_name="%SLOW_QUEUE%", connection="AzureWebJobsStorage")
+@app.queue_output(arg_name="out", queue_name="%RESULTS_QUEUE%", connection="AzureWebJobsStorage")
+def slow_copy(msg: func.QueueMessage, out: func.Out[str]) -> None:
+    logging.info("slow_copy started")
+    time.sleep(2)
+    out.set(json.dumps({"body": msg.get_body().decode(), "pid": os.getpid()}))
 
 
 @app.queue_trigger(arg_name="msg", queue_name="%FAIL_QUEUE%", connection="AzureWebJobsStorage")
