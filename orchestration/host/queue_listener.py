@@ -223,7 +223,9 @@ class QueueListener:
         except asyncio.CancelledError:
             # Shutdown outlived its grace period: hand the message to another host now.
             receipt = await self._stop_renewal(renewal, raw.pop_receipt)
-            await asyncio.shield(self.account.set_visibility(self.queue, raw.id, receipt, 0))
+            with contextlib.suppress(Exception):
+                release = self.account.set_visibility(self.queue, raw.id, receipt, 0)
+                await asyncio.shield(release)
             raise
         receipt = await self._stop_renewal(renewal, raw.pop_receipt)
         if succeeded:
