@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 7071
+# WORKERS=N runs N host worker processes (default: FUNCTIONS_WORKER_PROCESS_COUNT, else 1).
+WORKERS ?=
 
 .PHONY: setup run test unit integration lint bench replay-bench clean
 
@@ -19,7 +21,7 @@ node_modules/.setup-stamp: package.json
 	@touch $@
 
 run: setup
-	$(PY) -m orchestration host --app-dir . --port $(PORT)
+	$(PY) -m orchestration host --app-dir . --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 test: setup
 	$(PY) -m pytest -q

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import shutil
+import signal
 import threading
 import urllib.error
 import urllib.request
@@ -401,6 +403,10 @@ def test_workers_option_runs_several_processes_serving_one_port(start_host: Host
 
     wait_until(two_pids_seen, 30, interval=0.01, message="replies from two worker processes")
     assert host.process.pid not in pids
+    os.kill(pids.pop(), signal.SIGKILL)
+    host.wait_for_log("restarting it")
+    wait_until(lambda: host.log().count("Host started") == 3, 30, message="replacement worker")
+    assert http("GET", host.url("/api/items/1")).status == 200
     assert host.stop() == 0
 
 
