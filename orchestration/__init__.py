@@ -6,6 +6,7 @@ importing `orchestration as df` instead.
 
 from __future__ import annotations
 
+from orchestration.client import DurableOrchestrationClient, DurableOrchestrationStatus
 from orchestration.core import (
     DurableOrchestrationContext,
     NonDeterminismError,
@@ -18,14 +19,23 @@ from orchestration.core import (
     WhenAllTask,
     WhenAnyTask,
 )
-from orchestration.core.tasks import AtomicTask, RetryableTask
+from orchestration.core.tasks import AtomicTask, CompoundTask, RetryableTask
+from orchestration.functions.app import Blueprint, DFApp
+
+RetryAbleTask = RetryableTask  # azure-functions-durable's spelling
 
 __all__ = [
     "AtomicTask",
+    "Blueprint",
+    "CompoundTask",
+    "DFApp",
+    "DurableOrchestrationClient",
     "DurableOrchestrationContext",
+    "DurableOrchestrationStatus",
     "NonDeterminismError",
     "OrchestrationRuntimeStatus",
     "Replayer",
+    "RetryAbleTask",
     "RetryOptions",
     "RetryableTask",
     "TaskBase",

@@ -99,6 +99,14 @@ class OrchestrationSession:
     def status(self) -> OrchestrationRuntimeStatus:
         return self._runtime.status
 
+    @property
+    def execution_id(self) -> str | None:
+        return self._runtime.execution_id
+
+    def open_actions(self) -> list[Action]:
+        """Activities, timers and sub-orchestrations scheduled and not yet answered."""
+        return self._runtime.open_actions()
+
     def replay(self, old_events: Sequence[HistoryEvent]) -> OrchestrationSession:
         """Rebuild the orchestrator's state from history already committed."""
         self._runtime.replay(old_events)

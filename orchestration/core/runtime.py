@@ -122,6 +122,7 @@ class OrchestrationRuntime:
         self._sequence = 0
         self._episode = 0
         self._unmatched_actions: dict[int, Action] = {}
+        self._open_actions: dict[int, Action] = {}
         self._open_tasks: dict[int, AtomicTask] = {}
         self._event_waiters: dict[str, deque[AtomicTask]] = {}
         self._buffered_events: dict[str, deque[tuple[int, EventRaised]]] = {}
@@ -192,6 +193,12 @@ class OrchestrationRuntime:
         actions = self._flush_new_actions(recorded)
         self._recording = None
         return recorded, actions
+
+    def open_actions(self) -> list[Action]:
+        """Scheduled work not yet answered: what a repair re-sends."""
+        if self.completion is not None:
+            return []
+        return [self._open_actions[key] for key in sorted(self._open_actions)]
 
     @property
     def dropped_events(self) -> list[DroppedEvent]:
@@ -291,6 +298,8 @@ class OrchestrationRuntime:
     def _on_scheduling_event(self, event: HistoryEvent) -> bool:
         action = self._unmatched_actions.pop(event.event_id, None)
         if action is not None and _signature_of_action(action) == _signature_of_event(event):
+            if not isinstance(action, SendEvent):
+                self._open_actions[event.event_id] = action
             return True
         expected = _describe_event(event)
         if action is None:
@@ -312,6 +321,7 @@ class OrchestrationRuntime:
         if task is None:
             self._drop(event, self._unknown_task_reason(event.task_scheduled_id))
             return False
+        self._open_actions.pop(event.task_scheduled_id, None)
         task._succeed(serialization.loads(event.result))
         return True
 
@@ -320,6 +330,7 @@ class OrchestrationRuntime:
         if task is None:
             self._drop(event, self._unknown_task_reason(event.task_scheduled_id))
             return False
+        self._open_actions.pop(event.task_scheduled_id, None)
         message = f"{task.description} failed: {event.failure.describe()}"
         task._fail(TaskFailedError(message, event.failure))
         return True
@@ -334,6 +345,7 @@ class OrchestrationRuntime:
         if task is None or not isinstance(task, TimerTask):
             self._drop(event, self._unknown_task_reason(event.timer_id))
             return False
+        self._open_actions.pop(event.timer_id, None)
         if task.is_cancelled:
             return True
         if self._max_timer_interval is not None and event.fire_at < task.fire_at:
@@ -553,6 +565,8 @@ class OrchestrationRuntime:
         now = self.current_time
         for action in actions:
             recorded.append(_scheduling_event(action, now))
+            if not isinstance(action, SendEvent):
+                self._open_actions[action.id] = action
         if completion is not None:
             actions.append(completion)
             recorded.append(_completion_event(completion, now))

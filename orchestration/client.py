@@ -1,0 +1,391 @@
+"""The durable client: start, query and steer orchestration instances.
+
+Signatures and JSON shapes follow `azure.durable_functions.DurableOrchestrationClient`, so
+starter functions move over unchanged. The management URLs it hands out point at the app's
+own management API (`/{routePrefix}/durabletask/instances/...`), served by the engine's HTTP
+functions: the Functions host reserves `admin/` and extensions own `runtime/webhooks/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import azure.functions as func
+
+from orchestration.core import serialization
+from orchestration.core.history import (
+    EventRaised,
+    ExecutionResumed,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    HistoryEvent,
+    event_to_dict,
+)
+from orchestration.core.status import OrchestrationRuntimeStatus
+from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHub
+from orchestration.storage.messages import ControlMessage
+from orchestration.storage.names import (
+    InvalidNameError,
+    odata_string,
+    validate_event_name,
+    validate_function_name,
+    validate_instance_id,
+)
+
+__all__ = [
+    "DurableOrchestrationClient",
+    "DurableOrchestrationStatus",
+    "InstanceExistsError",
+    "InstanceNotFoundError",
+    "InvalidNameError",
+    "PurgeHistoryResult",
+]
+
+
+class InstanceNotFoundError(LookupError):
+    """No instance with this id exists in the task hub."""
+
+
+class InstanceStateError(RuntimeError):
+    """The operation does not apply to the instance in its current status (e.g. finished)."""
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class DurableOrchestrationStatus:
+    """An instance's status, as Durable Functions reports it."""
+
+    name: str
+    instance_id: str
+    runtime_status: OrchestrationRuntimeStatus
+    created_time: datetime
+    last_updated_time: datetime
+    input_: Any = None
+    output: Any = None
+    custom_status: Any = None
+    history: list[dict[str, Any]] | None = None
+    failure: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "instanceId": self.instance_id,
+            "runtimeStatus": self.runtime_status.value,
+            "input": self.input_,
+            "customStatus": self.custom_status,
+            "output": self.output,
+            "createdTime": _iso(self.created_time),
+            "lastUpdatedTime": _iso(self.last_updated_time),
+        }
+        if self.history is not None:
+            data["historyEvents"] = self.history
+        return data
+
+
+@dataclass
+class PurgeHistoryResult:
+    instances_deleted: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"instancesDeleted": self.instances_deleted}
+
+
+@dataclass
+class ManagementUrls:
+    """Where the management API of an app lives, and the key its URLs carry."""
+
+    base_url: str = "http://localhost:7071/api"
+    code: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_HISTORY_PAYLOAD_FIELDS = {"input", "result"}
+
+
+def _history_entry(event: HistoryEvent, with_output: bool) -> dict[str, Any]:
+    """A history event in the shape of Durable Functions' `historyEvents` entries."""
+    data = event_to_dict(event)
+    entry: dict[str, Any] = {"EventType": data.pop("eventType")}
+    for key, value in data.items():
+        if key in _HISTORY_PAYLOAD_FIELDS:
+            if not with_output:
+                continue
+            value = serialization.loads(value) if isinstance(value, str) else value
+        name = key[0].upper() + key[1:]
+        entry[name] = value
+    return entry
+
+
+class DurableOrchestrationClient:
+    """Starts and manages orchestration instances of one task hub."""
+
+    def __init__(self, hub: TaskHub, urls: ManagementUrls | None = None) -> None:
+        self._hub = hub
+        self.task_hub_name = hub.names.hub
+        self.urls = urls or ManagementUrls()
+
+    # -- starting -----------------------------------------------------------------------
+    async def start_new(
+        self,
+        orchestration_function_name: str,
+        instance_id: str | None = None,
+        client_input: Any = None,
+        version: str | None = None,
+    ) -> str:
+        """Start an instance of `orchestration_function_name`; return its instance id."""
+        validate_function_name(orchestration_function_name, "Orchestrator name")
+        instance_id = instance_id or uuid.uuid4().hex
+        validate_instance_id(instance_id)
+        await self._hub.create_instance(
+            orchestration_function_name,
+            instance_id,
+            serialization.dumps(client_input),
+            now=datetime.now(UTC),
+            version=version,
+            execution_id=uuid.uuid4().hex,
+            message_id=uuid.uuid4().hex,
+        )
+        return instance_id
+
+    # -- status -------------------------------------------------------------------------
+    async def _status(
+        self,
+        state: InstanceState,
+        show_history: bool = False,
+        show_history_output: bool = False,
+        show_input: bool = True,
+    ) -> DurableOrchestrationStatus:
+        hub = self._hub
+        input_text = await hub.resolve(state.input) if show_input else None
+        output_text = await hub.resolve(state.output)
+        custom_text = await hub.resolve(state.custom_status)
+        output: Any = serialization.loads(output_text)
+        if state.failure is not None and state.status is OrchestrationRuntimeStatus.Failed:
+            failure = state.failure
+            output = f"{failure.error_type}: {failure.message}"
+        history = None
+        if show_history:
+            events = await hub.read_history(state)
+            history = [_history_entry(e, show_history_output) for e in events]
+        return DurableOrchestrationStatus(
+            name=state.name,
+            instance_id=state.instance_id,
+            runtime_status=state.status,
+            created_time=state.created_at,
+            last_updated_time=state.updated_at,
+            input_=serialization.loads(input_text),
+            output=output,
+            custom_status=serialization.loads(custom_text),
+            history=history,
+            failure=state.failure.to_dict() if state.failure else None,
+        )
+
+    async def get_status(
+        self,
+        instance_id: str,
+        show_history: bool = False,
+        show_history_output: bool = False,
+        show_input: bool = False,
+    ) -> DurableOrchestrationStatus | None:
+        """The instance's status, or None when no such instance exists."""
+        state = await self._hub.read_state(validate_instance_id(instance_id))
+        if state is None:
+            return None
+        return await self._status(state, show_history, show_history_output, show_input)
+
+    async def get_status_all(self) -> list[DurableOrchestrationStatus]:
+        return await self.get_status_by()
+
+    async def get_status_by(
+        self,
+        created_time_from: datetime | None = None,
+        created_time_to: datetime | None = None,
+        runtime_status: list[OrchestrationRuntimeStatus] | None = None,
+    ) -> list[DurableOrchestrationStatus]:
+        statuses = []
+        async for state in self._hub.iterate_states(
+            build_filter(created_time_from, created_time_to, runtime_status)
+        ):
+            statuses.append(await self._status(state, show_input=True))
+        return statuses
+
+    # -- steering -----------------------------------------------------------------------
+    async def _require(self, instance_id: str) -> InstanceState:
+        state = await self._hub.read_state(validate_instance_id(instance_id))
+        if state is None:
+            raise InstanceNotFoundError(f"No instance with id {instance_id!r} exists.")
+        return state
+
+    async def _send(self, state: InstanceState, event: HistoryEvent) -> None:
+        await self._hub.send_control(ControlMessage(state.instance_id, event, None))
+
+    async def raise_event(
+        self,
+        instance_id: str,
+        event_name: str,
+        event_data: Any = None,
+        task_hub_name: str | None = None,
+        connection_name: str | None = None,
+    ) -> None:
+        """Send event `event_name` to a running instance."""
+        validate_event_name(event_name)
+        state = await self._require(instance_id)
+        if state.status.is_terminal:
+            raise InstanceStateError(
+                f"Instance {instance_id!r} is {state.status.value}; it takes no more events."
+            )
+        now = datetime.now(UTC)
+        await self._send(state, EventRaised(-1, now, event_name, serialization.dumps(event_data)))
+
+    async def terminate(self, instance_id: str, reason: str | None = None) -> None:
+        state = await self._require(instance_id)
+        if state.status.is_terminal:
+            raise InstanceStateError(f"Instance {instance_id!r} is already {state.status.value}.")
+        await self._send(state, ExecutionTerminated(-1, datetime.now(UTC), reason))
+
+    async def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        state = await self._require(instance_id)
+        if state.status.is_terminal:
+            raise InstanceStateError(f"Instance {instance_id!r} is already {state.status.value}.")
+        await self._send(state, ExecutionSuspended(-1, datetime.now(UTC), reason))
+
+    async def resume(self, instance_id: str, reason: str | None = None) -> None:
+        state = await self._require(instance_id)
+        if state.status.is_terminal:
+            raise InstanceStateError(f"Instance {instance_id!r} is already {state.status.value}.")
+        await self._send(state, ExecutionResumed(-1, datetime.now(UTC), reason))
+
+    async def purge_instance_history(self, instance_id: str) -> PurgeHistoryResult:
+        deleted = await self._hub.purge(validate_instance_id(instance_id))
+        return PurgeHistoryResult(1 if deleted else 0)
+
+    async def purge_instance_history_by(
+        self,
+        created_time_from: datetime | None = None,
+        created_time_to: datetime | None = None,
+        runtime_status: list[OrchestrationRuntimeStatus] | None = None,
+    ) -> PurgeHistoryResult:
+        ids = [
+            state.instance_id
+            async for state in self._hub.iterate_states(
+                build_filter(created_time_from, created_time_to, runtime_status)
+            )
+        ]
+        deleted = 0
+        for instance_id in ids:
+            deleted += int(await self._hub.purge(instance_id))
+        return PurgeHistoryResult(deleted)
+
+    async def wait_for_completion(
+        self, instance_id: str, timeout_in_milliseconds: int = 10_000, poll_ms: int = 100
+    ) -> DurableOrchestrationStatus | None:
+        """Poll until the instance finishes or the timeout passes; its last status."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_in_milliseconds / 1000
+        while True:
+            status = await self.get_status(instance_id)
+            if status is None or status.runtime_status.is_terminal:
+                return status
+            if loop.time() >= deadline:
+                return status
+            await asyncio.sleep(poll_ms / 1000)
+
+    # -- HTTP helpers -------------------------------------------------------------------
+    def _urls_for(self, request: func.HttpRequest | None) -> ManagementUrls:
+        if request is None:
+            return self.urls
+        parts = urlsplit(request.url)
+        base = f"{parts.scheme}://{parts.netloc}"
+        prefix = self.urls.base_url.split("://", 1)[-1].split("/", 1)
+        route_prefix = prefix[1] if len(prefix) > 1 else ""
+        code = request.headers.get("x-functions-key") or request.params.get("code")
+        base_url = f"{base}/{route_prefix}".rstrip("/")
+        return ManagementUrls(base_url, code or self.urls.code)
+
+    def create_http_management_payload(
+        self, instance_id: str, request: func.HttpRequest | None = None
+    ) -> dict[str, str]:
+        urls = self._urls_for(request)
+        root = f"{urls.base_url}/durabletask/instances/{quote(instance_id, safe='')}"
+
+        def url(path: str = "", **params: str) -> str:
+            query = dict(params)
+            if urls.code:
+                query["code"] = urls.code
+            suffix = f"?{urlencode(query, safe='{}')}" if query else ""
+            return f"{root}{path}{suffix}"
+
+        return {
+            "id": instance_id,
+            "statusQueryGetUri": url(),
+            "sendEventPostUri": url("/raiseEvent/{eventName}"),
+            "terminatePostUri": url("/terminate", reason="{text}"),
+            "rewindPostUri": url("/rewind", reason="{text}"),
+            "purgeHistoryDeleteUri": url(),
+            "restartPostUri": url("/restart"),
+            "suspendPostUri": url("/suspend", reason="{text}"),
+            "resumePostUri": url("/resume", reason="{text}"),
+        }
+
+    def create_check_status_response(
+        self, request: func.HttpRequest, instance_id: str
+    ) -> func.HttpResponse:
+        """202 Accepted with Location and Retry-After, and the management URLs as JSON."""
+        payload = self.create_http_management_payload(instance_id, request)
+        return func.HttpResponse(
+            body=json.dumps(payload),
+            status_code=202,
+            mimetype="application/json",
+            headers={"Location": payload["statusQueryGetUri"], "Retry-After": "1"},
+        )
+
+    async def wait_for_completion_or_create_check_status_response(
+        self,
+        request: func.HttpRequest,
+        instance_id: str,
+        timeout_in_milliseconds: int = 10_000,
+        retry_interval_in_milliseconds: int = 1_000,
+    ) -> func.HttpResponse:
+        """The output (200) if the instance finishes in time, else the check-status 202."""
+        status = await self.wait_for_completion(
+            instance_id, timeout_in_milliseconds, min(retry_interval_in_milliseconds, 250)
+        )
+        if status is None or not status.runtime_status.is_terminal:
+            return self.create_check_status_response(request, instance_id)
+        if status.runtime_status is OrchestrationRuntimeStatus.Completed:
+            return func.HttpResponse(
+                json.dumps(status.output), status_code=200, mimetype="application/json"
+            )
+        return func.HttpResponse(
+            json.dumps(status.to_json()), status_code=500, mimetype="application/json"
+        )
+
+
+def build_filter(
+    created_time_from: datetime | None,
+    created_time_to: datetime | None,
+    runtime_status: list[OrchestrationRuntimeStatus] | None,
+) -> str | None:
+    """An OData filter over state rows, built only from typed, validated values."""
+    clauses = []
+    if created_time_from is not None:
+        clauses.append(f"CreatedTime ge datetime'{_iso(created_time_from)}'")
+    if created_time_to is not None:
+        clauses.append(f"CreatedTime le datetime'{_iso(created_time_to)}'")
+    if runtime_status:
+        statuses = [OrchestrationRuntimeStatus(s) for s in runtime_status]
+        clauses.append(
+            "(" + " or ".join(f"RuntimeStatus eq {odata_string(s.value)}" for s in statuses) + ")"
+        )
+    return " and ".join(clauses) or None

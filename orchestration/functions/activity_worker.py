@@ -1,0 +1,88 @@
+"""The activity worker: runs an activity and sends its result back as a control message."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestration.core import serialization
+from orchestration.core.history import FailureDetails, HistoryEvent, TaskCompleted, TaskFailed
+from orchestration.functions.registry import Registry
+from orchestration.storage.hub import TaskHub
+from orchestration.storage.messages import ActivityMessage, ControlMessage
+
+log = logging.getLogger("orchestration.activity")
+
+MAX_TRACE_CHARS = 64_000
+
+
+class ActivityNotRegisteredError(LookupError):
+    """An activity message names an activity the app does not register."""
+
+
+def _failure(error: BaseException) -> FailureDetails:
+    trace = "".join(traceback.format_exception(error))
+    if len(trace) > MAX_TRACE_CHARS:
+        trace = trace[: MAX_TRACE_CHARS // 2] + "\n...\n" + trace[-MAX_TRACE_CHARS // 2 :]
+    return FailureDetails(type(error).__name__, str(error), trace)
+
+
+class ActivityWorker:
+    """Runs activities of one app; sync activities in threads, so they run concurrently."""
+
+    def __init__(
+        self,
+        hub: TaskHub,
+        registry: Registry,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.hub = hub
+        self.registry = registry
+        self.clock = clock
+        self.executed = 0
+
+    async def execute(self, message: ActivityMessage) -> HistoryEvent:
+        """Run the activity and return its TaskCompleted or TaskFailed event."""
+        started = time.perf_counter()
+        definition = self.registry.activities.get(message.name)
+        event: HistoryEvent
+        try:
+            if definition is None:
+                known = ", ".join(sorted(self.registry.activities)) or "(none)"
+                raise ActivityNotRegisteredError(
+                    f"No activity named {message.name!r} is registered; known: {known}."
+                )
+            argument = serialization.loads(await self.hub.resolve(message.input))
+            call_args: tuple[Any, ...] = (argument,)
+            if definition.is_async:
+                value = await definition.function(*call_args)
+            else:
+                value = await asyncio.to_thread(definition.function, *call_args)
+            event = TaskCompleted(-1, self.clock(), message.task_id, serialization.dumps(value))
+        except Exception as error:
+            event = TaskFailed(-1, self.clock(), message.task_id, _failure(error))
+        self.executed += 1
+        log.info(
+            "activity %s %s in %.1f ms",
+            message.name,
+            "completed" if isinstance(event, TaskCompleted) else "failed",
+            (time.perf_counter() - started) * 1000,
+            extra={
+                "instance_id": message.instance_id,
+                "step": message.task_id,
+                "event": type(event).__name__,
+            },
+        )
+        return event
+
+    async def handle(self, message: ActivityMessage) -> None:
+        event = await self.execute(message)
+        await self.hub.send_control(
+            ControlMessage(message.instance_id, event, message.execution_id)
+        )

@@ -1,0 +1,73 @@
+"""The engine of one app in one process: its task hub, workers and client.
+
+Created lazily on the event loop that first needs it (the Functions host's, or Azure's
+Python worker's), because storage connections belong to a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from orchestration.client import DurableOrchestrationClient, ManagementUrls
+from orchestration.functions.activity_worker import ActivityWorker
+from orchestration.functions.orchestrator_worker import OrchestratorWorker
+from orchestration.functions.registry import Registry
+from orchestration.functions.settings import EngineSettings
+from orchestration.storage.faults import FaultInjector
+from orchestration.storage.hub import TaskHub
+
+log = logging.getLogger("orchestration.engine")
+
+
+@dataclass
+class _Runtime:
+    loop: asyncio.AbstractEventLoop
+    hub: TaskHub
+    orchestrators: OrchestratorWorker
+    activities: ActivityWorker
+
+
+class Engine:
+    """Lazily wires storage, workers and client for one app."""
+
+    def __init__(self, registry: Registry, settings: EngineSettings) -> None:
+        self.registry = registry
+        self.settings = settings
+        self._runtime: _Runtime | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def runtime(self) -> _Runtime:
+        loop = asyncio.get_running_loop()
+        if self._runtime is not None and self._runtime.loop is loop:
+            return self._runtime
+        if self._lock is None or self._lock._loop is not loop:  # type: ignore[attr-defined]
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._runtime is None or self._runtime.loop is not loop:
+                hub = TaskHub.from_connection_string(
+                    self.settings.connection_string,
+                    self.settings.hub_name,
+                    faults=FaultInjector.from_environment(),
+                    payload_threshold=self.settings.payload_threshold,
+                )
+                await hub.create_if_not_exists()
+                self._runtime = _Runtime(
+                    loop,
+                    hub,
+                    OrchestratorWorker(hub, self.registry),
+                    ActivityWorker(hub, self.registry),
+                )
+                log.info("task hub %s ready", self.settings.hub_name)
+        return self._runtime
+
+    async def client(self, base_url: str | None = None) -> DurableOrchestrationClient:
+        runtime = await self.runtime()
+        urls = ManagementUrls(base_url or f"http://localhost:7071/{self.settings.route_prefix}")
+        return DurableOrchestrationClient(runtime.hub, urls)
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)

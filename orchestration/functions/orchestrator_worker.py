@@ -1,0 +1,411 @@
+"""The orchestrator worker: turns control-queue messages into committed orchestrator steps.
+
+Messages for one instance that arrive together are coalesced into one step. Each instance's
+live session (its suspended generator) is cached with the ETag of the commit that produced
+it, so a step on a warm instance reads nothing: it commits conditionally on the cached ETag,
+and a 412 means another worker moved on, so the cache is dropped and the step re-run from
+storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from orchestration.core import serialization
+from orchestration.core.actions import (
+    Action,
+    CompleteOrchestration,
+    ContinueAsNewAction,
+    CreateTimer,
+    ScheduleActivity,
+    SendEvent,
+    StartSubOrchestration,
+)
+from orchestration.core.executor import ExecutionResult, OrchestrationSession
+from orchestration.core.history import (
+    EventRaised,
+    ExecutionResumed,
+    ExecutionStarted,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    FailureDetails,
+    HistoryEvent,
+    OrchestratorStarted,
+    ParentInstance,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceFailed,
+    TimerFired,
+)
+from orchestration.core.status import OrchestrationRuntimeStatus
+from orchestration.functions.registry import Registry
+from orchestration.storage.hub import (
+    MAX_QUEUE_DELAY,
+    ConcurrencyError,
+    InstanceExistsError,
+    InstanceState,
+    TaskHub,
+)
+from orchestration.storage.messages import ActivityMessage, ControlMessage
+
+log = logging.getLogger("orchestration.orchestrator")
+
+# Events without a natural id: a redelivered copy must be recognised by its message id.
+_ONCE_ONLY = (EventRaised, ExecutionSuspended, ExecutionResumed, ExecutionTerminated)
+MAX_COMMIT_ATTEMPTS = 8
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class _Delivery:
+    message: ControlMessage
+    dequeue_count: int
+    done: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class _Cached:
+    state: InstanceState
+    session: OrchestrationSession
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    steps: int = 0
+    events: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    conflicts: int = 0
+    resends: int = 0
+    dropped: int = 0
+
+
+@dataclass(slots=True)
+class _Inbox:
+    deliveries: list[_Delivery] = field(default_factory=list)
+
+
+ActivityRunner = Callable[[ActivityMessage], "asyncio.Future[None] | None"]
+
+
+class OrchestratorWorker:
+    """Processes control messages for the instances of one task hub."""
+
+    def __init__(
+        self,
+        hub: TaskHub,
+        registry: Registry,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        cache_size: int = 2000,
+        max_timer_interval: timedelta | None = None,
+    ) -> None:
+        self.hub = hub
+        self.registry = registry
+        self.clock = clock
+        self.cache_size = cache_size
+        self.max_timer_interval = max_timer_interval
+        self.stats = WorkerStats()
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._inboxes: dict[str, _Inbox] = {}
+        self._running: set[str] = set()
+
+    # -- entry point --------------------------------------------------------------------
+    async def handle(self, message: ControlMessage, dequeue_count: int = 1) -> None:
+        """Apply one control message; returns once its effect is committed (or dropped)."""
+        loop = asyncio.get_running_loop()
+        delivery = _Delivery(message, dequeue_count, loop.create_future())
+        inbox = self._inboxes.setdefault(message.instance_id, _Inbox())
+        inbox.deliveries.append(delivery)
+        if message.instance_id not in self._running:
+            self._running.add(message.instance_id)
+            loop.create_task(self._drain(message.instance_id))
+        await delivery.done
+
+    async def _drain(self, instance_id: str) -> None:
+        try:
+            while True:
+                inbox = self._inboxes.get(instance_id)
+                if inbox is None or not inbox.deliveries:
+                    self._inboxes.pop(instance_id, None)
+                    return
+                batch, inbox.deliveries = inbox.deliveries, []
+                try:
+                    await self._process(instance_id, batch)
+                except Exception as error:
+                    self._cache.pop(instance_id, None)
+                    for delivery in batch:
+                        if not delivery.done.done():
+                            delivery.done.set_exception(error)
+                else:
+                    for delivery in batch:
+                        if not delivery.done.done():
+                            delivery.done.set_result(None)
+        finally:
+            self._running.discard(instance_id)
+
+    # -- one step -----------------------------------------------------------------------
+    async def _load(self, instance_id: str) -> _Cached | None:
+        cached = self._cache.get(instance_id)
+        if cached is not None:
+            self._cache.move_to_end(instance_id)
+            self.stats.cache_hits += 1
+            return cached
+        self.stats.cache_misses += 1
+        state, history = await self.hub.load(instance_id)
+        if state is None:
+            return None
+        session = OrchestrationSession(
+            self.registry.orchestrator, instance_id, max_timer_interval=self.max_timer_interval
+        )
+        session.replay(history)
+        return _Cached(state, session)
+
+    def _remember(self, instance_id: str, entry: _Cached) -> None:
+        if entry.state.status.is_terminal:
+            self._cache.pop(instance_id, None)
+            return
+        self._cache[instance_id] = entry
+        self._cache.move_to_end(instance_id)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    async def _process(self, instance_id: str, batch: list[_Delivery]) -> None:
+        for _attempt in range(MAX_COMMIT_ATTEMPTS):
+            entry = await self._load(instance_id)
+            if entry is None:
+                self.stats.dropped += len(batch)
+                log.warning(
+                    "dropping %d message(s) for unknown instance",
+                    len(batch),
+                    extra={"instance_id": instance_id, "event": "unknown_instance"},
+                )
+                return
+            try:
+                await self._step(instance_id, entry, batch)
+                return
+            except ConcurrencyError:
+                self.stats.conflicts += 1
+                self._cache.pop(instance_id, None)
+                await asyncio.sleep(0.005 * (_attempt + 1))
+            except BaseException:
+                self._cache.pop(instance_id, None)
+                raise
+        raise ConcurrencyError(f"instance {instance_id!r}: too many concurrent commits")
+
+    async def _step(self, instance_id: str, entry: _Cached, batch: list[_Delivery]) -> None:
+        state, session = entry.state, entry.session
+        redelivered = any(d.dequeue_count > 1 or d.message.event is None for d in batch)
+        events: list[HistoryEvent] = []
+        applied: list[str] = []
+        for delivery in batch:
+            message = delivery.message
+            event = message.event
+            if event is None:
+                continue
+            if message.message_id in state.applied_ids or message.message_id in applied:
+                redelivered = True
+                continue
+            if message.execution_id is not None and message.execution_id != state.execution_id:
+                self.stats.dropped += 1
+                continue
+            if isinstance(event, ExecutionStarted) and state.steps > 0:
+                redelivered = True
+                continue
+            if isinstance(event, _ONCE_ONLY):
+                applied.append(message.message_id)
+            events.append(event)
+
+        if state.status.is_terminal or not events:
+            if redelivered:
+                await self._repair(state, session)
+            return
+
+        now = self.clock()
+        result = session.step([OrchestratorStarted(-1, now), *events])
+        self.stats.steps += 1
+        self.stats.events += len(events)
+        if len(result.new_events) <= 1 and not applied:
+            # Every event was a duplicate of one already committed: nothing to write.
+            if redelivered or result.dropped_events:
+                await self._repair(state, session)
+            return
+
+        after = replace(
+            state,
+            status=result.status,
+            updated_at=now,
+            custom_status=result.custom_status,
+            output=result.output,
+            failure=result.failure,
+            steps=state.steps + 1,
+            applied_ids=[*state.applied_ids, *applied][-200:],
+        )
+        next_events: list[HistoryEvent] = []
+        next_session: OrchestrationSession | None = None
+        next_result: ExecutionResult | None = None
+        continued = next((a for a in result.actions if isinstance(a, ContinueAsNewAction)), None)
+        if continued is not None:
+            next_session, next_result, next_events, after = self._continue_as_new(
+                state, after, continued, now
+            )
+        new_state = await self.hub.commit(
+            state, after, result.new_events, next_generation_events=next_events
+        )
+        if next_session is not None and next_result is not None:
+            self._remember(instance_id, _Cached(new_state, next_session))
+            await self._carry_out(new_state, next_result.actions, now)
+            asyncio.get_running_loop().create_task(
+                self._forget_generation(instance_id, state.generation)
+            )
+        else:
+            self._remember(instance_id, _Cached(new_state, session))
+            await self._carry_out(new_state, result.actions, now)
+        if redelivered:
+            await self._repair(new_state, next_session or session)
+
+    def _continue_as_new(
+        self,
+        state: InstanceState,
+        after: InstanceState,
+        action: ContinueAsNewAction,
+        now: datetime,
+    ) -> tuple[OrchestrationSession, ExecutionResult, list[HistoryEvent], InstanceState]:
+        execution_id = uuid.uuid4().hex
+        started = ExecutionStarted(
+            -1,
+            now,
+            name=state.name,
+            instance_id=state.instance_id,
+            input=action.input,
+            version=action.version,
+            parent=state.parent,
+            execution_id=execution_id,
+        )
+        session = OrchestrationSession(
+            self.registry.orchestrator,
+            state.instance_id,
+            max_timer_interval=self.max_timer_interval,
+        )
+        result = session.step([OrchestratorStarted(-1, now), started, *action.carryover_events])
+        new_state = replace(
+            after,
+            status=result.status,
+            input=action.input,
+            output=result.output,
+            failure=result.failure,
+            custom_status=result.custom_status,
+            execution_id=execution_id,
+            generation=state.generation + 1,
+            steps=1,
+        )
+        return session, result, list(result.new_events), new_state
+
+    async def _forget_generation(self, instance_id: str, generation: int) -> None:
+        try:
+            await self.hub.delete_generation(instance_id, generation)
+        except Exception:  # best effort: purge removes leftovers
+            log.warning("could not delete old history", extra={"instance_id": instance_id})
+
+    # -- messages implied by a step -------------------------------------------------------
+    async def _carry_out(
+        self, state: InstanceState, actions: tuple[Action, ...] | list[Action], now: datetime
+    ) -> None:
+        sends = [self._send_action(state, action, now) for action in actions]
+        if sends:
+            await asyncio.gather(*sends)
+
+    async def _send_action(self, state: InstanceState, action: Action, now: datetime) -> None:
+        hub = self.hub
+        instance_id, execution_id = state.instance_id, state.execution_id
+        if isinstance(action, ScheduleActivity):
+            await hub.send_activity(
+                ActivityMessage(instance_id, execution_id, action.id, action.name, action.input)
+            )
+        elif isinstance(action, CreateTimer):
+            event = TimerFired(-1, action.fire_at, action.id, action.fire_at)
+            message = ControlMessage(
+                instance_id, event, execution_id, f"{execution_id}:timer:{action.id}"
+            )
+            delay = action.fire_at - now
+            if delay <= MAX_QUEUE_DELAY:
+                await hub.send_control(message, delay)
+            else:
+                await hub.store_far_timer(message, action.fire_at)
+        elif isinstance(action, StartSubOrchestration):
+            try:
+                await hub.create_instance(
+                    action.name,
+                    action.instance_id,
+                    action.input,
+                    now=now,
+                    version=action.version,
+                    parent=ParentInstance(instance_id, state.name, action.id),
+                    execution_id=uuid.uuid4().hex,
+                    message_id=f"{execution_id}:sub:{action.id}",
+                )
+            except InstanceExistsError as error:
+                failure = FailureDetails("InstanceExistsError", str(error))
+                await hub.send_control(
+                    ControlMessage(
+                        instance_id,
+                        SubOrchestrationInstanceFailed(-1, now, action.id, failure),
+                        execution_id,
+                    )
+                )
+        elif isinstance(action, SendEvent):
+            await hub.send_control(
+                ControlMessage(
+                    action.instance_id,
+                    EventRaised(-1, now, action.name, action.input),
+                    None,
+                    f"{instance_id}:{execution_id}:event:{action.id}",
+                )
+            )
+        elif isinstance(action, CompleteOrchestration) and state.parent is not None:
+            parent = state.parent
+            done: HistoryEvent
+            if action.status is OrchestrationRuntimeStatus.Completed:
+                done = SubOrchestrationInstanceCompleted(
+                    -1, now, parent.task_scheduled_id, action.result
+                )
+            else:
+                failure = action.failure or FailureDetails(
+                    action.status.value,
+                    f"Sub-orchestration {state.name!r} was {action.status.value.lower()}: "
+                    f"{serialization.loads(action.result)}",
+                )
+                done = SubOrchestrationInstanceFailed(-1, now, parent.task_scheduled_id, failure)
+            await hub.send_control(ControlMessage(parent.instance_id, done, None))
+
+    async def _repair(self, state: InstanceState, session: OrchestrationSession) -> None:
+        """A message came back: whatever its worker should have sent, send again."""
+        if state.status is OrchestrationRuntimeStatus.Pending:
+            await self.hub.resend_start(state)
+        elif state.status.is_terminal:
+            if state.parent is not None:
+                completion = CompleteOrchestration(-1, state.status, state.output, state.failure)
+                await self._send_action(state, completion, self.clock())
+        else:
+            await self._resend_open_work(state, session)
+
+    async def _resend_open_work(self, state: InstanceState, session: OrchestrationSession) -> None:
+        """Re-send every message of work still open: a previous worker may have died first."""
+        actions = session.open_actions()
+        if not actions:
+            return
+        self.stats.resends += len(actions)
+        log.info(
+            "re-sending %d open work item(s)",
+            len(actions),
+            extra={"instance_id": state.instance_id, "event": "resend"},
+        )
+        await self._carry_out(state, actions, self.clock())

@@ -1,0 +1,87 @@
+"""Engine settings, from host.json's `extensions.durableTask` and the app settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from orchestration.storage.names import HubNames
+
+DEFAULT_HUB = "OrchestrationHub"
+_SETTING = re.compile(r"^%([^%]+)%$")
+
+
+def _resolve(value: str) -> str:
+    match = _SETTING.match(value)
+    if match:
+        return os.environ.get(match.group(1), value)
+    return value
+
+
+def _timespan(value: Any, default: timedelta) -> timedelta:
+    if value is None:
+        return default
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value)
+    parts = str(value).split(":")
+    if len(parts) != 3:
+        raise ValueError(f"expected a TimeSpan like '00:00:30', got {value!r}")
+    days_hours, minutes, seconds = parts
+    days, _, hours = days_hours.rpartition(".")
+    return timedelta(
+        days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=float(seconds)
+    )
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What the engine reads from host.json (`extensions.durableTask`) and the environment."""
+
+    hub_name: str = DEFAULT_HUB
+    connection_name: str = "AzureWebJobsStorage"
+    route_prefix: str = "api"
+    repair_after: timedelta = timedelta(minutes=5)
+    timer_sweep_schedule: str = "*/15 * * * * *"
+    payload_threshold: int = 16_000
+    max_request_bytes: int = 4 * 1024 * 1024
+    management_auth: str = "function"
+
+    @property
+    def names(self) -> HubNames:
+        return HubNames(self.hub_name)
+
+    @property
+    def connection_string(self) -> str:
+        value = os.environ.get(self.connection_name)
+        if not value:
+            raise RuntimeError(
+                f"App setting {self.connection_name!r} is not set: it must hold the storage "
+                f"connection string (UseDevelopmentStorage=true for Azurite)."
+            )
+        return value
+
+    @classmethod
+    def from_host_json(cls, app_dir: Path) -> EngineSettings:
+        path = app_dir / "host.json"
+        config: dict[str, Any] = {}
+        if path.is_file():
+            config = json.loads(path.read_text(encoding="utf-8"))
+        extensions = config.get("extensions") or {}
+        durable = extensions.get("durableTask") or {}
+        http = extensions.get("http") or {}
+        storage = durable.get("storageProvider") or {}
+        return cls(
+            hub_name=_resolve(str(durable.get("hubName", DEFAULT_HUB))),
+            connection_name=str(storage.get("connectionStringName", "AzureWebJobsStorage")),
+            route_prefix=str(http.get("routePrefix", "api")).strip("/"),
+            repair_after=_timespan(durable.get("repairAfter"), timedelta(minutes=5)),
+            timer_sweep_schedule=str(durable.get("timerSweepSchedule", "*/15 * * * * *")),
+            payload_threshold=int(durable.get("payloadThresholdChars", 16_000)),
+            max_request_bytes=int(durable.get("maxRequestBytes", 4 * 1024 * 1024)),
+            management_auth=str(durable.get("managementAuthLevel", "function")).lower(),
+        )

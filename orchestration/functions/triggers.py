@@ -1,0 +1,130 @@
+"""The engine's queue and timer functions: what an app registers to run orchestrations.
+
+Each is an ordinary Azure Functions trigger (queue or timer), so the same app runs on our
+local host and on Azure. A message that is not the engine's (corrupt, foreign, or from an
+incompatible version) goes to the queue's poison queue at once, with the reason logged, so it
+never blocks or crashes a worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.functions as func
+
+from orchestration.core import serialization
+from orchestration.functions.engine import Engine
+from orchestration.storage.hub import InstanceExistsError, TaskHub
+from orchestration.storage.messages import (
+    ActivityMessage,
+    ControlMessage,
+    MalformedMessageError,
+    raw_json,
+)
+from orchestration.storage.names import (
+    InvalidNameError,
+    validate_function_name,
+    validate_instance_id,
+)
+
+log = logging.getLogger("orchestration.triggers")
+
+TIMER_HORIZON = timedelta(days=6)
+
+
+async def _poison(hub: TaskHub, queue: str, body: bytes, reason: str) -> None:
+    log.error("moving a message to %s-poison: %s", queue, reason, extra={"event": "poison"})
+    poison = f"{queue}-poison"
+    await hub.queues.create_queue(poison)
+    envelope = {"reason": reason, "body": body.decode("utf-8", errors="replace")}
+    await hub.queues.send(poison, json.dumps(envelope))
+
+
+async def on_control_message(engine: Engine, message: func.QueueMessage) -> None:
+    runtime = await engine.runtime()
+    body = message.get_body()
+    try:
+        decoded = await runtime.hub.decode_message(body)
+        if not isinstance(decoded, ControlMessage):
+            raise MalformedMessageError("an activity message on the control queue")
+        validate_instance_id(decoded.instance_id)
+    except (MalformedMessageError, InvalidNameError) as error:
+        await _poison(runtime.hub, runtime.hub.names.control_queue, body, str(error))
+        return
+    await runtime.orchestrators.handle(decoded, message.dequeue_count or 1)
+
+
+async def on_work_item(engine: Engine, message: func.QueueMessage) -> None:
+    runtime = await engine.runtime()
+    body = message.get_body()
+    try:
+        decoded = await runtime.hub.decode_message(body)
+        if not isinstance(decoded, ActivityMessage):
+            raise MalformedMessageError("a control message on the work-item queue")
+        validate_instance_id(decoded.instance_id)
+    except (MalformedMessageError, InvalidNameError) as error:
+        await _poison(runtime.hub, runtime.hub.names.work_item_queue, body, str(error))
+        return
+    await runtime.activities.handle(decoded)
+
+
+def parse_start_request(data: Any) -> tuple[str, Any, str | None]:
+    """(name, input, instance id) of a starts-queue message, or ValueError saying why not."""
+    if not isinstance(data, dict):
+        raise ValueError("a start message must be a JSON object")
+    name = data.get("name")
+    validate_function_name(name, "Orchestrator name")
+    instance_id = data.get("instanceId")
+    if instance_id is not None:
+        validate_instance_id(instance_id)
+    return str(name), data.get("input"), instance_id
+
+
+async def on_start_message(engine: Engine, message: func.QueueMessage) -> None:
+    """`{"name", "input", "instanceId"?}` from any producer starts an orchestration."""
+    runtime = await engine.runtime()
+    body = message.get_body()
+    queue = runtime.hub.names.starts_queue
+    try:
+        name, input_value, instance_id = parse_start_request(raw_json(body))
+        if name not in engine.registry.orchestrators:
+            known = engine.registry.describe_orchestrators()
+            raise ValueError(f"no orchestrator named {name!r}; known: {known}")
+        encoded = serialization.dumps(input_value)
+    except (MalformedMessageError, ValueError, TypeError) as error:
+        await _poison(runtime.hub, queue, body, str(error))
+        return
+    try:
+        await runtime.hub.create_instance(
+            name,
+            instance_id or uuid.uuid4().hex,
+            encoded,
+            now=datetime.now(UTC),
+            execution_id=uuid.uuid4().hex,
+            message_id=f"start:{message.id}" if message.id else None,
+        )
+    except InstanceExistsError as error:
+        await _poison(runtime.hub, queue, body, str(error))
+
+
+async def on_timer_sweep(engine: Engine) -> None:
+    """Queue far timers that came within reach; wake instances that look stuck."""
+    runtime = await engine.runtime()
+    hub = runtime.hub
+    now = datetime.now(UTC)
+    for row, timer in await hub.due_far_timers(now + TIMER_HORIZON):
+        fire_at = row["FireAt"]
+        await hub.send_control(timer, fire_at - now)
+        await hub.delete_far_timer(row)
+    cutoff = now - engine.settings.repair_after
+    stale = (
+        f"(RuntimeStatus eq 'Running' or RuntimeStatus eq 'Pending') and "
+        f"LastUpdatedTime lt datetime'{cutoff.isoformat().replace('+00:00', 'Z')}'"
+    )
+    async for state in hub.iterate_states(stale):
+        log.info("waking a quiet instance", extra={"instance_id": state.instance_id})
+        await hub.send_control(ControlMessage(state.instance_id, None, None))

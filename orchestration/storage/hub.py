@@ -1,0 +1,539 @@
+"""The task hub: an orchestration engine's state on Azure Tables, Queues and Blobs.
+
+Layout (hub `H`):
+- table `HInstances`, one partition per instance: the `state` row (status, input, output,
+  custom status, the execution's generation and step count; its ETag is the commit point),
+  and one history row per committed step (`h{generation}-{step}-{part}`).
+- queue `h-control`: events for instances (activity results, timers, external events,
+  lifecycle operations), each message carrying its event; `h-workitems`: activities to run;
+  `h-starts`: start requests from any producer.
+- table `HTimers`: timers too far away for a delayed queue message, moved to the control
+  queue by the timer sweeper as they come within reach.
+- blob container `h-payloads`: events and messages too large for a row or a message.
+
+A step commits its history rows and the new state row in one entity group transaction,
+conditional on the state row's ETag (rule 1). Messages a step implies are derived from its
+scheduling events and sent after the commit; if a worker dies before sending them, the
+redelivered trigger message (or the repair sweep) makes the next worker re-send every message
+of the instance's open work, which receivers accept idempotently (rule 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from orchestration.core.history import (
+    ExecutionStarted,
+    FailureDetails,
+    HistoryEvent,
+    ParentInstance,
+)
+from orchestration.core.status import OrchestrationRuntimeStatus
+from orchestration.storage import codec
+from orchestration.storage.faults import FaultInjector
+from orchestration.storage.messages import (
+    MAX_RAW_MESSAGE_CHARS,
+    ActivityMessage,
+    ControlMessage,
+    EngineMessage,
+    MalformedMessageError,
+    encode,
+    parse,
+    raw_json,
+)
+from orchestration.storage.names import (
+    HubNames,
+    from_key,
+    odata_string,
+    to_key,
+    validate_instance_id,
+)
+from orchestration.storage.payloads import PayloadStore, is_reference
+from orchestration.storage.transport import (
+    BatchError,
+    BlobService,
+    Conflict,
+    Entity,
+    PreconditionFailed,
+    QueueService,
+    StorageAccount,
+    TableOperation,
+    TableService,
+)
+
+STATE_ROW = "state"
+MAX_BATCH = 100
+APPLIED_IDS_KEPT = 200
+MAX_QUEUE_DELAY = timedelta(days=6, hours=23)
+
+
+class ConcurrencyError(Exception):
+    """Another worker committed this instance first (the state row's ETag changed)."""
+
+
+class InstanceExistsError(Exception):
+    """An instance with this id exists and has not finished."""
+
+
+@dataclass(slots=True)
+class InstanceState:
+    """The state row of an instance: what a query shows and what a commit is conditional on."""
+
+    instance_id: str
+    name: str
+    status: OrchestrationRuntimeStatus
+    created_at: datetime
+    updated_at: datetime
+    input: str | None = None
+    output: str | None = None
+    custom_status: str | None = None
+    failure: FailureDetails | None = None
+    execution_id: str = ""
+    generation: int = 0
+    steps: int = 0
+    version: str | None = None
+    parent: ParentInstance | None = None
+    applied_ids: list[str] = field(default_factory=list)
+    etag: str | None = None
+
+
+def _iso(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class TaskHub:
+    """Storage primitives of one task hub. Safe to share between coroutines of one loop."""
+
+    def __init__(
+        self,
+        account: StorageAccount,
+        hub_name: str,
+        *,
+        faults: FaultInjector | None = None,
+        payload_threshold: int = 16_000,
+    ) -> None:
+        self.account = account
+        self.names = HubNames(hub_name)
+        self.tables = TableService(account)
+        self.queues = QueueService(account)
+        self.blobs = BlobService(account)
+        self.payloads = PayloadStore(self.blobs, self.names.payload_container, payload_threshold)
+        self.faults = faults or FaultInjector()
+        self._created = False
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, hub_name: str, **kwargs: Any
+    ) -> TaskHub:
+        return cls(StorageAccount.from_connection_string(connection_string), hub_name, **kwargs)
+
+    async def close(self) -> None:
+        await self.account.close()
+
+    async def create_if_not_exists(self) -> None:
+        """Create the hub's tables, queues and container (idempotent, once per process)."""
+        if self._created:
+            return
+        names = self.names
+        await asyncio.gather(
+            self.tables.create_table(names.instances_table),
+            self.tables.create_table(names.timers_table),
+            self.queues.create_queue(names.control_queue),
+            self.queues.create_queue(names.work_item_queue),
+            self.queues.create_queue(names.starts_queue),
+            self.payloads.create(),
+        )
+        self._created = True
+
+    # -- instance state -----------------------------------------------------------------
+    def _state_from_row(self, row: Entity) -> InstanceState:
+        failure = row.get("Failure")
+        parent = row.get("Parent")
+        return InstanceState(
+            instance_id=row.get("InstanceId") or from_key(row["PartitionKey"]),
+            name=row["Name"],
+            status=OrchestrationRuntimeStatus(row["RuntimeStatus"]),
+            created_at=_iso(row["CreatedTime"]),
+            updated_at=_iso(row["LastUpdatedTime"]),
+            input=row.get("Input"),
+            output=row.get("Output"),
+            custom_status=row.get("CustomStatus"),
+            failure=FailureDetails.from_dict(json.loads(failure)) if failure else None,
+            execution_id=row.get("ExecutionId", ""),
+            generation=int(row.get("Generation", 0)),
+            steps=int(row.get("Steps", 0)),
+            version=row.get("Version"),
+            parent=ParentInstance(**json.loads(parent)) if parent else None,
+            applied_ids=json.loads(row.get("AppliedIds") or "[]"),
+            etag=row.etag,
+        )
+
+    async def _state_to_row(self, state: InstanceState) -> dict[str, Any]:
+        prefix = codec.blob_prefix(state.instance_id)
+        row: dict[str, Any] = {
+            "PartitionKey": to_key(state.instance_id),
+            "RowKey": STATE_ROW,
+            "InstanceId": state.instance_id,
+            "Name": state.name,
+            "RuntimeStatus": state.status.value,
+            "CreatedTime": state.created_at,
+            "LastUpdatedTime": state.updated_at,
+            "ExecutionId": state.execution_id,
+            "Generation": state.generation,
+            "Steps": state.steps,
+            "AppliedIds": json.dumps(state.applied_ids[-APPLIED_IDS_KEPT:]),
+        }
+        for key, value in (
+            ("Input", state.input),
+            ("Output", state.output),
+            ("CustomStatus", state.custom_status),
+            ("Failure", json.dumps(state.failure.to_dict()) if state.failure else None),
+        ):
+            if value is None:
+                row[key] = None
+            elif len(value) > self.payloads.threshold:
+                row[key] = json.dumps(await self.payloads.store(prefix, value))
+            else:
+                row[key] = value
+        if state.version is not None:
+            row["Version"] = state.version
+        if state.parent is not None:
+            parent = state.parent
+            row["Parent"] = json.dumps(
+                {
+                    "instance_id": parent.instance_id,
+                    "name": parent.name,
+                    "task_scheduled_id": parent.task_scheduled_id,
+                }
+            )
+        return {k: v for k, v in row.items() if v is not None}
+
+    async def resolve(self, text: str | None) -> str | None:
+        """A stored payload as the user sees it (blob references fetched)."""
+        if text is None or not text.startswith('{"$blob"'):
+            return text
+        reference = json.loads(text)
+        if not is_reference(reference):
+            return text
+        return await self.payloads.fetch(reference)
+
+    async def read_state(self, instance_id: str) -> InstanceState | None:
+        row = await self.tables.get_entity(
+            self.names.instances_table, to_key(instance_id), STATE_ROW
+        )
+        return self._state_from_row(row) if row is not None else None
+
+    async def load(self, instance_id: str) -> tuple[InstanceState | None, list[HistoryEvent]]:
+        """The state row and the current execution's history, in one partition query."""
+        rows = [
+            row
+            async for row in self.tables.query(
+                self.names.instances_table,
+                filter=f"PartitionKey eq {odata_string(to_key(instance_id))}",
+            )
+        ]
+        state_row = next((row for row in rows if row["RowKey"] == STATE_ROW), None)
+        if state_row is None:
+            return None, []
+        state = self._state_from_row(state_row)
+        prefix = codec.generation_prefix(state.generation)
+        history_rows = [row for row in rows if row["RowKey"].startswith(prefix)]
+        return state, await codec.decode_rows(history_rows, self.payloads)
+
+    async def read_history(self, state: InstanceState) -> list[HistoryEvent]:
+        prefix = codec.generation_prefix(state.generation)
+        key = odata_string(to_key(state.instance_id))
+        rows = [
+            row
+            async for row in self.tables.query(
+                self.names.instances_table,
+                filter=(
+                    f"PartitionKey eq {key} and RowKey ge {odata_string(prefix)} "
+                    f"and RowKey lt {odata_string(prefix + '~')}"
+                ),
+            )
+        ]
+        return await codec.decode_rows(rows, self.payloads)
+
+    async def create_instance(
+        self,
+        name: str,
+        instance_id: str,
+        input_text: str | None,
+        *,
+        now: datetime,
+        version: str | None = None,
+        parent: ParentInstance | None = None,
+        execution_id: str,
+        message_id: str | None = None,
+        overwrite_finished: bool = True,
+    ) -> InstanceState:
+        """Write a Pending instance and send its ExecutionStarted (idempotent per message id).
+
+        An existing instance is replaced only when it has finished (and `overwrite_finished`);
+        otherwise InstanceExistsError. A start whose `message_id` the instance already holds
+        (a redelivered start) returns the instance as it is.
+        """
+        validate_instance_id(instance_id)
+        await self.create_if_not_exists()
+        existing = await self.read_state(instance_id)
+        if existing is not None:
+            if message_id is not None and message_id in existing.applied_ids:
+                await self._send_start(existing, message_id)
+                return existing
+            if not (overwrite_finished and existing.status.is_terminal):
+                raise InstanceExistsError(
+                    f"An instance with id {instance_id!r} already exists "
+                    f"(status {existing.status.value})."
+                )
+        state = InstanceState(
+            instance_id=instance_id,
+            name=name,
+            status=OrchestrationRuntimeStatus.Pending,
+            created_at=now,
+            updated_at=now,
+            input=input_text,
+            execution_id=execution_id,
+            generation=(existing.generation + 1) if existing else 0,
+            version=version,
+            parent=parent,
+            applied_ids=[message_id] if message_id else [],
+        )
+        row = await self._state_to_row(state)
+        try:
+            if existing is None:
+                state.etag = await self.tables.insert(self.names.instances_table, row)
+            else:
+                state.etag = await self.tables.update(
+                    self.names.instances_table, row, etag=existing.etag or "*", mode="replace"
+                )
+        except (Conflict, PreconditionFailed) as error:
+            raise InstanceExistsError(
+                f"An instance with id {instance_id!r} was created concurrently."
+            ) from error
+        await self._send_start(state, message_id)
+        return state
+
+    async def resend_start(self, state: InstanceState) -> None:
+        """Send a Pending instance's ExecutionStarted again (its first send may be lost)."""
+        await self._send_start(state, None)
+
+    async def _send_start(self, state: InstanceState, message_id: str | None) -> None:
+        started = ExecutionStarted(
+            -1,
+            state.created_at,
+            name=state.name,
+            instance_id=state.instance_id,
+            input=state.input,
+            version=state.version,
+            parent=state.parent,
+            execution_id=state.execution_id,
+        )
+        await self.send_control(
+            ControlMessage(
+                state.instance_id,
+                started,
+                state.execution_id,
+                **({"message_id": message_id} if message_id else {}),
+            )
+        )
+
+    async def commit(
+        self,
+        before: InstanceState,
+        after: InstanceState,
+        events: Sequence[HistoryEvent],
+        *,
+        next_generation_events: Sequence[HistoryEvent] = (),
+    ) -> InstanceState:
+        """Append a step's history and write the new state, atomically, if nobody else did.
+
+        `after.steps` must be `before.steps + 1`. With `next_generation_events` (continue as
+        new), `after` describes the new execution, whose first step they are.
+        """
+        table = self.names.instances_table
+        key = to_key(before.instance_id)
+        operations: list[TableOperation] = []
+        if events:
+            text = await codec.encode_events(events, self.payloads, before.instance_id)
+            for part, props in enumerate(codec.split_text(text)):
+                row_key = codec.history_row_key(before.generation, before.steps, part)
+                operations.append(
+                    TableOperation.upsert({"PartitionKey": key, "RowKey": row_key, **props})
+                )
+        if next_generation_events:
+            text = await codec.encode_events(
+                next_generation_events, self.payloads, before.instance_id
+            )
+            for part, props in enumerate(codec.split_text(text)):
+                row_key = codec.history_row_key(after.generation, 0, part)
+                operations.append(
+                    TableOperation.upsert({"PartitionKey": key, "RowKey": row_key, **props})
+                )
+        state_row = await self._state_to_row(after)
+        if before.etag is None:
+            operations.append(TableOperation.insert(state_row))
+        else:
+            operations.append(TableOperation.update(state_row, etag=before.etag, mode="replace"))
+        if len(operations) > MAX_BATCH:
+            operations = await self._move_history_to_blob(before, after, operations)
+        await self.faults.check("commit.before")
+        try:
+            etags = await self.tables.submit_transaction(table, operations)
+        except BatchError as error:
+            if error.status in (409, 412):
+                raise ConcurrencyError(str(error)) from error
+            raise
+        except (PreconditionFailed, Conflict) as error:
+            raise ConcurrencyError(str(error)) from error
+        await self.faults.check("commit.after")
+        return replace(after, etag=etags[-1])
+
+    async def _move_history_to_blob(
+        self, before: InstanceState, after: InstanceState, operations: list[TableOperation]
+    ) -> list[TableOperation]:
+        """A step too large for one transaction keeps one row per step pointing at a blob."""
+        *history, state = operations
+        by_step: dict[str, list[dict[str, Any]]] = {}
+        for op in history:
+            step_key = str(op.entity["RowKey"]).rsplit("-", 1)[0]
+            by_step.setdefault(step_key, []).append(dict(op.entity))
+        result: list[TableOperation] = []
+        for step_key, rows in by_step.items():
+            text = "".join(codec.join_text(row) for row in rows)
+            reference = await self.payloads.store(codec.blob_prefix(before.instance_id), text)
+            props = codec.split_text(json.dumps([{"$chunk": reference}]))[0]
+            result.append(
+                TableOperation.upsert(
+                    {"PartitionKey": rows[0]["PartitionKey"], "RowKey": f"{step_key}-000", **props}
+                )
+            )
+        return [*result, state]
+
+    async def delete_generation(self, instance_id: str, generation: int) -> None:
+        """Remove the history rows of a finished execution (after continue-as-new)."""
+        prefix = codec.generation_prefix(generation)
+        key = to_key(instance_id)
+        rows = [
+            row
+            async for row in self.tables.query(
+                self.names.instances_table,
+                filter=(
+                    f"PartitionKey eq {odata_string(key)} and RowKey ge {odata_string(prefix)} "
+                    f"and RowKey lt {odata_string(prefix + '~')}"
+                ),
+                select=["PartitionKey", "RowKey"],
+            )
+        ]
+        for start in range(0, len(rows), MAX_BATCH):
+            chunk = rows[start : start + MAX_BATCH]
+            await self.tables.submit_transaction(
+                self.names.instances_table,
+                [TableOperation.delete(key, row["RowKey"]) for row in chunk],
+            )
+
+    async def purge(self, instance_id: str) -> bool:
+        """Delete an instance's state, history and payload blobs. False if it did not exist."""
+        key = to_key(instance_id)
+        rows = [
+            row
+            async for row in self.tables.query(
+                self.names.instances_table,
+                filter=f"PartitionKey eq {odata_string(key)}",
+                select=["PartitionKey", "RowKey"],
+            )
+        ]
+        for start in range(0, len(rows), MAX_BATCH):
+            chunk = rows[start : start + MAX_BATCH]
+            await self.tables.submit_transaction(
+                self.names.instances_table,
+                [TableOperation.delete(key, row["RowKey"]) for row in chunk],
+            )
+        await self.payloads.delete_prefix(codec.blob_prefix(instance_id))
+        return bool(rows)
+
+    async def query_states(
+        self, filter: str | None = None, top: int | None = None, continuation: Any = None
+    ) -> tuple[list[InstanceState], Any]:
+        """One page of instance states; `filter` must be built from validated values."""
+        clause = f"RowKey eq {odata_string(STATE_ROW)}"
+        if filter:
+            clause = f"{clause} and ({filter})"
+        rows, token = await self.tables.query_page(
+            self.names.instances_table, filter=clause, top=top, continuation=continuation
+        )
+        return [self._state_from_row(row) for row in rows], token
+
+    async def iterate_states(self, filter: str | None = None) -> AsyncIterator[InstanceState]:
+        clause = f"RowKey eq {odata_string(STATE_ROW)}"
+        if filter:
+            clause = f"{clause} and ({filter})"
+        async for row in self.tables.query(self.names.instances_table, filter=clause):
+            yield self._state_from_row(row)
+
+    # -- messages -----------------------------------------------------------------------
+    async def _queue_text(self, instance_id: str, body: dict[str, Any]) -> str:
+        text = json.dumps(body, separators=(",", ":"))
+        if len(text) > MAX_RAW_MESSAGE_CHARS:
+            reference = await self.payloads.store(codec.blob_prefix(instance_id), text)
+            body = {**reference}
+        return encode(body)
+
+    async def send_control(self, message: ControlMessage, delay: timedelta | None = None) -> None:
+        seconds = 0
+        if delay is not None and delay > timedelta(0):
+            seconds = int(min(delay, MAX_QUEUE_DELAY).total_seconds() + 0.999)
+        text = await self._queue_text(message.instance_id, message.to_json())
+        await self.faults.check("send.control")
+        await self.queues.send(self.names.control_queue, text, visibility_timeout=seconds)
+
+    async def send_activity(self, message: ActivityMessage) -> None:
+        text = await self._queue_text(message.instance_id, message.to_json())
+        await self.faults.check("send.activity")
+        await self.queues.send(self.names.work_item_queue, text)
+
+    async def decode_message(self, text: str | bytes) -> EngineMessage:
+        """An engine message from queue text; MalformedMessageError when it is not ours."""
+        data = raw_json(text)
+        if is_reference(data):
+            data = raw_json(await self.payloads.fetch(data))
+        return parse(data)
+
+    # -- timers too far for a delayed message ---------------------------------------------
+    async def store_far_timer(self, message: ControlMessage, fire_at: datetime) -> None:
+        """Keep a timer in the timers table until the sweeper can queue it (idempotent)."""
+        event = message.event
+        timer_id = getattr(event, "timer_id", 0)
+        row = {
+            "PartitionKey": fire_at.strftime("%Y%m%d"),
+            "RowKey": f"{fire_at.isoformat()}|{to_key(message.instance_id)}|"
+            f"{message.execution_id}|{timer_id}",
+            "FireAt": fire_at,
+            "Message": json.dumps(message.to_json(), separators=(",", ":")),
+        }
+        await self.tables.upsert(self.names.timers_table, row, mode="replace")
+
+    async def due_far_timers(self, horizon: datetime) -> list[tuple[Entity, ControlMessage]]:
+        """Stored timers firing before `horizon`."""
+        clause = f"PartitionKey le {odata_string(horizon.strftime('%Y%m%d'))}"
+        due: list[tuple[Entity, ControlMessage]] = []
+        async for row in self.tables.query(self.names.timers_table, filter=clause):
+            if _iso(row["FireAt"]) > horizon:
+                continue
+            try:
+                message = parse(json.loads(row["Message"]))
+            except (MalformedMessageError, ValueError):
+                continue
+            if isinstance(message, ControlMessage):
+                due.append((row, message))
+        return due
+
+    async def delete_far_timer(self, row: Entity) -> None:
+        await self.tables.delete(
+            self.names.timers_table, row["PartitionKey"], row["RowKey"], etag="*"
+        )

@@ -1,0 +1,116 @@
+"""The engine's queue messages: what travels on the control and work-item queues.
+
+Messages are JSON, base64-encoded on the queue (the Functions host's default encoding, so a
+queue trigger on Azure reads them as they are). A message over the queue's 48 KiB of raw
+payload is moved to a blob and replaced by a reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestration.core.history import HistoryEvent, event_from_dict, event_to_dict
+
+MESSAGE_VERSION = 1
+MAX_RAW_MESSAGE_CHARS = 45_000
+
+
+class MalformedMessageError(ValueError):
+    """A message on an engine queue that is not one of ours (or is corrupt)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlMessage:
+    """An event for an orchestration instance (or, with no event, a wake-up to repair it).
+
+    `execution_id` pins the event to one execution (a result for an activity an earlier
+    execution scheduled must not reach its continue-as-new successor); None means any.
+    """
+
+    instance_id: str
+    event: HistoryEvent | None
+    execution_id: str | None = None
+    message_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"v": MESSAGE_VERSION, "k": "control", "id": self.message_id}
+        data["i"] = self.instance_id
+        if self.execution_id is not None:
+            data["x"] = self.execution_id
+        if self.event is not None:
+            data["e"] = event_to_dict(self.event)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityMessage:
+    """Run activity `name` for task `task_id` of an instance's execution."""
+
+    instance_id: str
+    execution_id: str | None
+    task_id: int
+    name: str
+    input: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"v": MESSAGE_VERSION, "k": "activity", "i": self.instance_id}
+        data.update({"x": self.execution_id, "t": self.task_id, "n": self.name})
+        if self.input is not None:
+            data["in"] = self.input
+        return data
+
+
+EngineMessage = ControlMessage | ActivityMessage
+
+
+def encode(data: dict[str, Any]) -> str:
+    """Queue text of a message body (base64 of its JSON)."""
+    raw = json.dumps(data, separators=(",", ":")).encode("utf-8")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def raw_json(text: str | bytes) -> dict[str, Any]:
+    """Parse queue text, accepting base64 or plain JSON, refusing anything else clearly."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        try:
+            stripped = base64.b64decode(stripped, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise MalformedMessageError("message is neither JSON nor base64 JSON") from error
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError as error:
+        raise MalformedMessageError(f"message is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise MalformedMessageError("message JSON is not an object")
+    return data
+
+
+def parse(data: dict[str, Any]) -> EngineMessage:
+    """An engine message from its (already blob-resolved) JSON body."""
+    if data.get("v") != MESSAGE_VERSION:
+        raise MalformedMessageError(f"unknown message version {data.get('v')!r}")
+    try:
+        kind = data["k"]
+        instance_id = data["i"]
+        if not isinstance(instance_id, str):
+            raise MalformedMessageError("instance id is not a string")
+        if kind == "control":
+            event = event_from_dict(data["e"]) if "e" in data else None
+            return ControlMessage(instance_id, event, data.get("x"), str(data["id"]))
+        if kind == "activity":
+            return ActivityMessage(
+                instance_id, data.get("x"), int(data["t"]), str(data["n"]), data.get("in")
+            )
+    except MalformedMessageError:
+        raise
+    except (KeyError, TypeError, ValueError) as error:
+        raise MalformedMessageError(f"message is missing or has a bad field: {error}") from error
+    raise MalformedMessageError(f"unknown message kind {kind!r}")
