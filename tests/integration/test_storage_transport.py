@@ -21,9 +21,12 @@ from orchestration.storage.transport import (
     BlobService,
     Conflict,
     Entity,
+    OutcomeUnknown,
     PreconditionFailed,
     QueueService,
     ResourceNotFound,
+    RetryPolicy,
+    ServerBusy,
     StorageAccount,
     StorageError,
     TableOperation,
@@ -591,3 +594,115 @@ async def test_stats_and_session_reuse(conn_str: str) -> None:
         assert acc.stats == {"queue.create_queue": 1, "queue.send": 3, "queue.delete_queue": 1}
         assert acc.reset_stats()["queue.send"] == 3 and acc.stats == {}
     assert session.closed
+
+
+# ------------------------------------------------------------------ retry policy
+# Azurite cannot be made to drop a connection or answer 503 on demand, so these few tests
+# talk to a tiny local HTTP server that misbehaves on purpose (a real socket, no mocks).
+
+
+class _Misbehaving:
+    """Answers each request per ``script`` ("drop": close without replying, or a status)."""
+
+    def __init__(self, script: list[str | int]) -> None:
+        self.script = script
+        self.hits = 0
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        key = DEV_KEY
+        return (
+            f"AccountName=devstoreaccount1;AccountKey={key};"
+            f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+            f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+            f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1"
+        )
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                step = self.script[min(self.hits, len(self.script) - 1)]
+                self.hits += 1
+                if step == "drop":
+                    writer.close()
+                    return
+                body = b""
+                if int(step) >= 400:
+                    body = b'{"odata.error":{"code":"ServerBusy","message":{"value":"busy"}}}'
+                writer.write(
+                    f"HTTP/1.1 {step} X\r\nContent-Length: {len(body)}\r\n"
+                    f'ETag: W/"e{self.hits}"\r\n\r\n'.encode()
+                    + body
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+_FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
+
+
+@aio
+async def test_no_blind_retry_of_a_write_without_answer() -> None:
+    fake = _Misbehaving(["drop"])
+    async with fake as conn, StorageAccount.from_connection_string(conn, retry=_FAST) as acc:
+        svc = TableService(acc)
+        with pytest.raises(OutcomeUnknown):
+            await svc.insert("tbl", {"PartitionKey": "p", "RowKey": "r"})
+        assert fake.hits == 1
+        with pytest.raises(OutcomeUnknown):
+            await svc.update("tbl", {"PartitionKey": "p", "RowKey": "r"}, etag='W/"x"')
+        assert fake.hits == 2
+        # a conditional PUT / DELETE is not re-sent either (aiohttp's own retry is off)
+        with pytest.raises(OutcomeUnknown):
+            await svc.update("tbl", {"PartitionKey": "p", "RowKey": "r"}, 'W/"x"', "replace")
+        with pytest.raises(OutcomeUnknown):
+            await svc.delete("tbl", "p", "r", etag='W/"x"')
+        assert fake.hits == 4
+        # an idempotent read is retried, then fails plainly
+        with pytest.raises(StorageError) as info:
+            await svc.get_entity("tbl", "p", "r")
+        assert info.value.status == 0 and not isinstance(info.value, OutcomeUnknown)
+        assert fake.hits == 8 and acc.stats["retry"] == 3
+
+
+@aio
+async def test_503_is_retried_and_500_only_when_idempotent() -> None:
+    fake = _Misbehaving([503, 204])
+    async with fake as conn, StorageAccount.from_connection_string(conn, retry=_FAST) as acc:
+        svc = TableService(acc)
+        assert await svc.insert("tbl", {"PartitionKey": "p", "RowKey": "r"}) == 'W/"e2"'
+        assert fake.hits == 2
+    fake = _Misbehaving([500, 204])
+    async with fake as conn, StorageAccount.from_connection_string(conn, retry=_FAST) as acc:
+        svc = TableService(acc)
+        with pytest.raises(ServerBusy):
+            await svc.insert("tbl", {"PartitionKey": "p", "RowKey": "r"})
+        assert fake.hits == 1
+        assert await svc.upsert("tbl", {"PartitionKey": "p", "RowKey": "r"}) == 'W/"e2"'
+        assert fake.hits == 2
+
+
+@aio
+async def test_connection_refused_is_retried_then_reported() -> None:
+    fake = _Misbehaving([204])
+    async with fake as conn:
+        pass  # the port is closed again now
+    async with StorageAccount.from_connection_string(conn, retry=_FAST) as acc:
+        with pytest.raises(StorageError) as info:
+            await TableService(acc).insert("tbl", {"PartitionKey": "p", "RowKey": "r"})
+        assert (info.value.status, info.value.code) == (0, "ConnectionError")
+        assert acc.stats == {"table.insert": 1, "retry": 3}

@@ -36,6 +36,7 @@ from orchestration.storage.transport.tables import (
     Entity,
     TableOperation,
     TableService,
+    odata_string,
 )
 
 __all__ = [
@@ -61,5 +62,6 @@ __all__ = [
     "StorageError",
     "TableOperation",
     "TableService",
+    "odata_string",
     "parse_connection_string",
 ]

@@ -14,6 +14,7 @@ or by leaving ``async with account:``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from dataclasses import dataclass, field
@@ -153,6 +154,7 @@ class StorageAccount:
         self._timeout = timeout
         self._limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_connection_string(cls, conn_str: str, **kwargs: Any) -> StorageAccount:
@@ -167,9 +169,16 @@ class StorageAccount:
         return self.settings.account_key
 
     def session(self) -> aiohttp.ClientSession:
-        """The shared session, created on first use (inside a running event loop)."""
+        """The shared session, created on first use (inside a running event loop).
+
+        A session belongs to the loop that created it: used from another event loop (an
+        app that calls ``asyncio.run`` per invocation), the account starts a new session
+        for that loop rather than failing.
+        """
         session = self._session
-        if session is None or session.closed:
+        loop = asyncio.get_running_loop()
+        if session is None or session.closed or self._loop is not loop:
+            self._loop = loop
             session = aiohttp.ClientSession(
                 # Idle connections are dropped after 4 s, before Node's (Azurite's) 5 s server
                 # keep-alive timeout closes them under us: a request written to a connection
@@ -181,6 +190,11 @@ class StorageAccount:
                 skip_auto_headers=("Content-Type", "User-Agent"),
                 auto_decompress=False,
             )
+            # aiohttp re-sends a PUT or DELETE by itself once when a reused connection
+            # drops; a conditional PUT/DELETE (If-Match) must not be re-sent blindly, so
+            # all retrying is left to our own policy (retry.py).
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
             self._session = session
         return session
 

@@ -215,6 +215,14 @@ def decode_entity(doc: Mapping[str, Any], etag: str | None = None) -> Entity:
     return entity
 
 
+def odata_string(value: str) -> str:
+    """``value`` as an OData string literal for a filter: quoted, inner quotes doubled.
+
+    ``f"PartitionKey eq {odata_string(instance_id)}"`` cannot be broken out of.
+    """
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
