@@ -24,6 +24,7 @@ from orchestration.storage.transport import (
     OutcomeUnknown,
     PreconditionFailed,
     QueueService,
+    RequestTooLarge,
     ResourceNotFound,
     RetryPolicy,
     ServerBusy,
@@ -305,6 +306,24 @@ async def test_conditional_update_and_insert_conflict(table: tuple[TableService,
     assert await svc.delete(name, "p", "r", missing_ok=True) is False
     with pytest.raises(ResourceNotFound):
         await svc.delete(name, "p", "r")
+
+
+@aio
+async def test_size_limits_raise_request_too_large(
+    table: tuple[TableService, str], queue: tuple[QueueService, str]
+) -> None:
+    svc, name = table
+    with pytest.raises(RequestTooLarge) as info:
+        await svc.upsert(name, {"PartitionKey": "p", "RowKey": "r", "s": "x" * 32_769})
+    assert (info.value.status, info.value.code) == (400, "PropertyValueTooLarge")
+    big = {f"s{i}": "x" * 30_000 for i in range(40)}
+    with pytest.raises(RequestTooLarge) as info:
+        await svc.upsert(name, {"PartitionKey": "p", "RowKey": "r", **big})
+    assert (info.value.status, info.value.code) == (400, "EntityTooLarge")
+    qsvc, qname = queue
+    await qsvc.send(qname, "x" * 65_536)
+    with pytest.raises(ValueError, match="64 KiB"):
+        await qsvc.send(qname, "x" * 65_537)
 
 
 @aio

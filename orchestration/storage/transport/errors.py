@@ -40,7 +40,9 @@ class PreconditionFailed(StorageError):
 
 
 class RequestTooLarge(StorageError):
-    """413: the body (message, entity, property, batch) is over the service's limit."""
+    """The body is over a service limit: 413 RequestBodyTooLarge (queue message over 64 KiB,
+    blob), or tables' 400 PropertyValueTooLarge (a string over 32,768 chars / binary over
+    64 KiB) and 400 EntityTooLarge (entity over 1 MiB)."""
 
 
 class ServerBusy(StorageError):
@@ -73,7 +75,12 @@ class BatchError(StorageError):
         self.args = (f"operation {index}: {self.args[0]}",)
 
 
-def error_class(status: int) -> type[StorageError]:
+_TOO_LARGE_CODES = frozenset({"PropertyValueTooLarge", "EntityTooLarge", "RequestBodyTooLarge"})
+
+
+def error_class(status: int, code: str | None = None) -> type[StorageError]:
+    if code in _TOO_LARGE_CODES:
+        return RequestTooLarge
     if status == 404:
         return ResourceNotFound
     if status == 409:
@@ -120,4 +127,4 @@ def make_error(
 ) -> StorageError:
     code, message = parse_error_body(body)
     code = headers.get("x-ms-error-code") or code
-    return error_class(status)(status, code, message or f"HTTP {status}", operation)
+    return error_class(status, code)(status, code, message or f"HTTP {status}", operation)
