@@ -102,7 +102,7 @@ class BlobService:
             "blob.upload",
             "PUT",
             _blob_path(container, name),
-            body=bytes(data),
+            body=data if isinstance(data, bytes) else bytes(data),
             headers=headers,
             idempotent=overwrite,
         )
