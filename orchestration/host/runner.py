@@ -45,12 +45,16 @@ class HostConfig:
     """How to run the host (the CLI's options)."""
 
     app_dir: Path
+    """The directory holding function_app.py, host.json and local.settings.json."""
     port: int = 7071
     bind: str = "127.0.0.1"
     workers: int = 1
+    """Worker processes for run_host; 0 means FUNCTIONS_WORKER_PROCESS_COUNT (else 1)."""
     grace: float = 30.0
+    """Seconds in-flight invocations get on shutdown."""
     start_azurite: bool = True
     extensions: tuple[str, ...] = ()
+    """`module:function` binding extensions to register (besides entry points and settings)."""
     reuse_port: bool = False
     print_banner: bool = True
 
@@ -149,10 +153,11 @@ class FunctionHost:
         except (UnsupportedBindingError, BindingConfigError) as err:
             await self._release()
             raise HostStartupError(str(err)) from err
+        listeners: list[tuple[str, Listener]] = []
         for function in self.functions:
             listener = registry.trigger(function.trigger.type).create_listener(function, context)
             if listener is not None:
-                self._listeners.append(listener)
+                listeners.append((function.name, listener))
         self.keys = load_keys(app_dir, settings)
         self._server = HttpServer(
             context,
@@ -169,8 +174,16 @@ class FunctionHost:
             raise HostStartupError(
                 f"cannot listen on {self.config.bind}:{self.config.port}: {err}"
             ) from err
-        for listener in self._listeners:
-            await listener.start()
+        for name, listener in listeners:
+            try:
+                await listener.start()
+            except Exception as err:
+                await self.stop()
+                raise HostStartupError(
+                    f"function '{name}': starting its {type(listener).__name__} failed: "
+                    f"{type(err).__name__}: {err}"
+                ) from err
+            self._listeners.append(listener)
         if self.config.print_banner:
             print(self.banner(), flush=True)
         log.info("%s (%d functions, pid %d)", READY_LINE, len(self.functions), os.getpid())
