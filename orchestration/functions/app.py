@@ -31,7 +31,7 @@ _ENGINE_PREFIX = "durable_"
 
 def _caller_dir() -> Path:
     """The directory of the module creating the app: where its host.json lives."""
-    root = os.environ.get("AzureWebJobsScriptRoot")
+    root = os.environ.get("AzureWebJobsScriptRoot")  # noqa: SIM112 - Azure's own name
     if root:
         return Path(root)
     frame = sys._getframe(1)

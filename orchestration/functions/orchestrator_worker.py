@@ -117,6 +117,7 @@ class OrchestratorWorker:
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._inboxes: dict[str, _Inbox] = {}
         self._running: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- entry point --------------------------------------------------------------------
     async def handle(self, message: ControlMessage, dequeue_count: int = 1) -> None:
@@ -127,7 +128,9 @@ class OrchestratorWorker:
         inbox.deliveries.append(delivery)
         if message.instance_id not in self._running:
             self._running.add(message.instance_id)
-            loop.create_task(self._drain(message.instance_id))
+            task = loop.create_task(self._drain(message.instance_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         await delivery.done
 
     async def _drain(self, instance_id: str) -> None:
@@ -211,9 +214,6 @@ class OrchestratorWorker:
             event = message.event
             if event is None:
                 continue
-            if message.message_id in state.applied_ids or message.message_id in applied:
-                redelivered = True
-                continue
             if message.execution_id is not None and message.execution_id != state.execution_id:
                 self.stats.dropped += 1
                 continue
@@ -221,6 +221,9 @@ class OrchestratorWorker:
                 redelivered = True
                 continue
             if isinstance(event, _ONCE_ONLY):
+                if message.message_id in state.applied_ids or message.message_id in applied:
+                    redelivered = True
+                    continue
                 applied.append(message.message_id)
             events.append(event)
 
@@ -263,9 +266,11 @@ class OrchestratorWorker:
         if next_session is not None and next_result is not None:
             self._remember(instance_id, _Cached(new_state, next_session))
             await self._carry_out(new_state, next_result.actions, now)
-            asyncio.get_running_loop().create_task(
+            cleanup = asyncio.get_running_loop().create_task(
                 self._forget_generation(instance_id, state.generation)
             )
+            self._tasks.add(cleanup)
+            cleanup.add_done_callback(self._tasks.discard)
         else:
             self._remember(instance_id, _Cached(new_state, session))
             await self._carry_out(new_state, result.actions, now)

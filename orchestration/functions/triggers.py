@@ -114,17 +114,31 @@ async def on_start_message(engine: Engine, message: func.QueueMessage) -> None:
 async def on_timer_sweep(engine: Engine) -> None:
     """Queue far timers that came within reach; wake instances that look stuck."""
     runtime = await engine.runtime()
-    hub = runtime.hub
-    now = datetime.now(UTC)
+    await sweep(runtime.hub, engine.settings.repair_after, datetime.now(UTC))
+
+
+async def sweep(hub: TaskHub, repair_after: timedelta, now: datetime) -> None:
+    """The timer sweeper's work at time `now` (a parameter, so tests can move the clock)."""
     for row, timer in await hub.due_far_timers(now + TIMER_HORIZON):
         fire_at = row["FireAt"]
         await hub.send_control(timer, fire_at - now)
         await hub.delete_far_timer(row)
-    cutoff = now - engine.settings.repair_after
+    cutoff = now - repair_after
     stale = (
         f"(RuntimeStatus eq 'Running' or RuntimeStatus eq 'Pending') and "
         f"LastUpdatedTime lt datetime'{cutoff.isoformat().replace('+00:00', 'Z')}'"
     )
     async for state in hub.iterate_states(stale):
-        log.info("waking a quiet instance", extra={"instance_id": state.instance_id})
+        if state.next_repair_at is not None and state.next_repair_at > now:
+            continue
+        # Space repairs out (5 min, 10, 20, ...): an instance waiting days for an event is
+        # quiet, not stuck, and each repair may run an open activity once more.
+        wait = repair_after * (2 ** min(state.repairs, 10))
+        if not await hub.mark_repair(state, now + wait):
+            continue  # a worker committed meanwhile: it is not stuck
+        log.info(
+            "waking a quiet instance (repair %d)",
+            state.repairs + 1,
+            extra={"instance_id": state.instance_id, "event": "repair"},
+        )
         await hub.send_control(ControlMessage(state.instance_id, None, None))

@@ -99,6 +99,8 @@ class InstanceState:
     version: str | None = None
     parent: ParentInstance | None = None
     applied_ids: list[str] = field(default_factory=list)
+    repairs: int = 0
+    next_repair_at: datetime | None = None
     etag: str | None = None
 
 
@@ -151,6 +153,13 @@ class TaskHub:
         self._created = True
 
     # -- instance state -----------------------------------------------------------------
+    async def _state(self, row: Entity) -> InstanceState:
+        """A state row as an InstanceState (a failure moved to a blob is fetched back)."""
+        failure = row.get("Failure")
+        if failure and failure.startswith('{"$blob"'):
+            row["Failure"] = await self.resolve(failure)
+        return self._state_from_row(row)
+
     def _state_from_row(self, row: Entity) -> InstanceState:
         failure = row.get("Failure")
         parent = row.get("Parent")
@@ -170,6 +179,8 @@ class TaskHub:
             version=row.get("Version"),
             parent=ParentInstance(**json.loads(parent)) if parent else None,
             applied_ids=json.loads(row.get("AppliedIds") or "[]"),
+            repairs=int(row.get("Repairs", 0)),
+            next_repair_at=_iso(row["NextRepairAt"]) if row.get("NextRepairAt") else None,
             etag=row.etag,
         )
 
@@ -222,11 +233,27 @@ class TaskHub:
             return text
         return await self.payloads.fetch(reference)
 
+    async def mark_repair(self, state: InstanceState, next_repair_at: datetime) -> bool:
+        """Record a repair on a quiet instance, if nobody wrote it meanwhile."""
+        row = {
+            "PartitionKey": to_key(state.instance_id),
+            "RowKey": STATE_ROW,
+            "Repairs": state.repairs + 1,
+            "NextRepairAt": next_repair_at,
+        }
+        try:
+            await self.tables.update(
+                self.names.instances_table, row, etag=state.etag or "*", mode="merge"
+            )
+        except PreconditionFailed:
+            return False
+        return True
+
     async def read_state(self, instance_id: str) -> InstanceState | None:
         row = await self.tables.get_entity(
             self.names.instances_table, to_key(instance_id), STATE_ROW
         )
-        return self._state_from_row(row) if row is not None else None
+        return await self._state(row) if row is not None else None
 
     async def load(self, instance_id: str) -> tuple[InstanceState | None, list[HistoryEvent]]:
         """The state row and the current execution's history, in one partition query."""
@@ -240,7 +267,7 @@ class TaskHub:
         state_row = next((row for row in rows if row["RowKey"] == STATE_ROW), None)
         if state_row is None:
             return None, []
-        state = self._state_from_row(state_row)
+        state = await self._state(state_row)
         prefix = codec.generation_prefix(state.generation)
         history_rows = [row for row in rows if row["RowKey"].startswith(prefix)]
         return state, await codec.decode_rows(history_rows, self.payloads)
@@ -467,14 +494,14 @@ class TaskHub:
         rows, token = await self.tables.query_page(
             self.names.instances_table, filter=clause, top=top, continuation=continuation
         )
-        return [self._state_from_row(row) for row in rows], token
+        return [await self._state(row) for row in rows], token
 
     async def iterate_states(self, filter: str | None = None) -> AsyncIterator[InstanceState]:
         clause = f"RowKey eq {odata_string(STATE_ROW)}"
         if filter:
             clause = f"{clause} and ({filter})"
         async for row in self.tables.query(self.names.instances_table, filter=clause):
-            yield self._state_from_row(row)
+            yield await self._state(row)
 
     # -- messages -----------------------------------------------------------------------
     async def _queue_text(self, instance_id: str, body: dict[str, Any]) -> str:

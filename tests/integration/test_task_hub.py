@@ -1,0 +1,273 @@
+"""The task hub's rules, on a real Azurite, with the engine's workers run in this process.
+
+Each test gets its own hub (tables, queues, container) on the session Azurite. A burst worker
+drains the queues as the Functions host would, so each rule can be driven step by step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from orchestration.client import DurableOrchestrationClient
+from orchestration.core import DurableOrchestrationContext, OrchestrationRuntimeStatus
+from orchestration.core.history import EventType, TaskCompleted
+from orchestration.functions.burst import BurstWorker
+from orchestration.functions.orchestrator_worker import OrchestratorWorker
+from orchestration.functions.registry import Registry
+from orchestration.functions.triggers import sweep
+from orchestration.storage.hub import TaskHub
+from orchestration.storage.messages import ControlMessage
+from tests.conftest import Storage
+
+Context = DurableOrchestrationContext
+MIB = 1024 * 1024
+
+
+def chain(ctx: Context) -> Any:
+    x = ctx.get_input() or 0
+    for _ in range(3):
+        x = yield ctx.call_activity("add_one", x)
+    return x
+
+
+def fan_out(ctx: Context) -> Any:
+    results = yield ctx.task_all([ctx.call_activity("add_one", i) for i in range(ctx.get_input())])
+    return sum(results)
+
+
+def wait_days(ctx: Context) -> Any:
+    yield ctx.create_timer(ctx.current_utc_datetime + timedelta(days=ctx.get_input()))
+    return "fired"
+
+
+def big(ctx: Context) -> Any:
+    text = ctx.get_input()
+    echoed = yield ctx.call_activity("echo", text)
+    return echoed + "!"
+
+
+def explode(ctx: Context) -> Any:
+    result = yield ctx.call_activity("fail_big", ctx.get_input())
+    return result
+
+
+def add_one(value: int) -> int:
+    return value + 1
+
+
+def echo(value: Any) -> Any:
+    return value
+
+
+def fail_big(size: int) -> None:
+    raise ValueError("x" * size)
+
+
+def make_registry() -> Registry:
+    registry = Registry()
+    for function in (chain, fan_out, wait_days, big, explode):
+        registry.add_orchestrator(function.__name__, function)
+    for activity in (add_one, echo, fail_big):
+        registry.add_activity(activity.__name__, activity, "value")
+    return registry
+
+
+@pytest.fixture
+async def hub(azurite: Storage) -> AsyncIterator[TaskHub]:
+    """A fresh task hub for one test (its own tables, queues and container)."""
+    instance = TaskHub.from_connection_string(
+        azurite.connection_string, f"T{uuid.uuid4().hex[:12]}"
+    )
+    await instance.create_if_not_exists()
+    yield instance
+    await instance.close()
+
+
+@pytest.fixture
+def client(hub: TaskHub) -> DurableOrchestrationClient:
+    return DurableOrchestrationClient(hub)
+
+
+def finished(client: DurableOrchestrationClient, instance_id: str) -> Callable[[], Any]:
+    async def check() -> bool:
+        status = await client.get_status(instance_id)
+        return status is not None and status.runtime_status.is_terminal
+
+    return check
+
+
+async def run_to_end(hub: TaskHub, client: DurableOrchestrationClient, instance_id: str) -> Any:
+    worker = BurstWorker(hub, make_registry(), visibility_timeout=2)
+    await worker.run_until(finished(client, instance_id), timeout=60)
+    return await client.get_status(instance_id, show_history=True, show_history_output=True)
+
+
+async def test_a_chain_runs_to_completion_through_the_queues(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    instance_id = await client.start_new("chain", None, 10)
+    status = await run_to_end(hub, client, instance_id)
+    assert status.runtime_status is OrchestrationRuntimeStatus.Completed
+    assert status.output == 13
+    kinds = [e["EventType"] for e in status.history]
+    assert kinds.count("TaskScheduled") == 3 and kinds.count("TaskCompleted") == 3
+
+
+async def test_two_workers_on_one_instance_cannot_both_commit(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    registry = make_registry()
+    instance_id = await client.start_new("fan_out", None, 2)
+    first = OrchestratorWorker(hub, registry)
+    second = OrchestratorWorker(hub, registry)
+    start = await hub.queues.receive(hub.names.control_queue, 32)
+    started = await hub.decode_message(base64.b64decode(start[0].text))
+    assert isinstance(started, ControlMessage)
+    await first.handle(started)
+    # Both workers hold the instance at the same ETag, then each applies one result.
+    await first._load(instance_id)
+    entry = await second._load(instance_id)
+    assert entry is not None
+    second._cache[instance_id] = entry
+    results = [
+        ControlMessage(instance_id, TaskCompleted(-1, datetime.now(UTC), task, str(task + 1)))
+        for task in (0, 1)
+    ]
+    outcomes = await asyncio.gather(
+        first.handle(results[0]), second.handle(results[1]), return_exceptions=True
+    )
+    assert outcomes == [None, None]
+    assert first.stats.conflicts + second.stats.conflicts == 1
+    status = await client.get_status(instance_id, show_history=True)
+    assert status is not None and status.runtime_status is OrchestrationRuntimeStatus.Completed
+    assert status.output == 3
+    assert [e["EventType"] for e in status.history].count("TaskCompleted") == 2
+
+
+async def test_duplicated_and_reordered_results_are_applied_once(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    registry = make_registry()
+    instance_id = await client.start_new("fan_out", None, 3)
+    worker = OrchestratorWorker(hub, registry)
+    start = await hub.queues.receive(hub.names.control_queue, 32)
+    started = await hub.decode_message(base64.b64decode(start[0].text))
+    assert isinstance(started, ControlMessage)
+    await worker.handle(started)
+    now = datetime.now(UTC)
+    deliveries = [2, 0, 2, 1, 0]
+    for task in deliveries:
+        event = TaskCompleted(-1, now, task, str(task + 1))
+        await worker.handle(ControlMessage(instance_id, event), dequeue_count=1)
+    status = await client.get_status(instance_id, show_history=True)
+    assert status is not None and status.output == 6
+    completed = [e for e in status.history if e["EventType"] == EventType.TASK_COMPLETED]
+    assert sorted(e["TaskScheduledId"] for e in completed) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("point", ["send.activity", "commit.after"])
+async def test_a_worker_failing_between_commit_and_send_loses_nothing(
+    hub: TaskHub, client: DurableOrchestrationClient, point: str
+) -> None:
+    hub.faults.arm(point, "raise", on_call=2)
+    instance_id = await client.start_new("chain", None, 0)
+    worker = BurstWorker(hub, make_registry(), visibility_timeout=1)
+    await worker.run_until(finished(client, instance_id), timeout=60)
+    status = await client.get_status(instance_id, show_history=True)
+    assert status is not None and status.output == 3
+    assert hub.faults.hits[point] >= 2
+    assert worker.stats.failures >= 1
+    kinds = [e["EventType"] for e in status.history]
+    assert kinds.count("TaskCompleted") == 3
+
+
+async def test_a_timer_beyond_the_queue_delay_limit_waits_in_the_timers_table(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    instance_id = await client.start_new("wait_days", None, 30)
+    worker = BurstWorker(hub, make_registry())
+    await worker.run_until(timeout=30)
+    rows = [row async for row in hub.tables.query(hub.names.timers_table)]
+    assert len(rows) == 1
+    assert await hub.queues.approximate_count(hub.names.control_queue) == 0
+    status = await client.get_status(instance_id)
+    assert status is not None and status.runtime_status is OrchestrationRuntimeStatus.Running
+
+    await sweep(hub, timedelta(days=365), datetime.now(UTC) + timedelta(days=2))
+    assert len([row async for row in hub.tables.query(hub.names.timers_table)]) == 1
+    await sweep(hub, timedelta(days=365), datetime.now(UTC) + timedelta(days=30))
+    assert [row async for row in hub.tables.query(hub.names.timers_table)] == []
+    status = await run_to_end(hub, client, instance_id)
+    assert status.output == "fired"
+
+
+async def test_megabyte_inputs_and_outputs_move_to_blobs_and_back(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    text = "é" + "a" * MIB
+    instance_id = await client.start_new("big", None, text)
+    status = await run_to_end(hub, client, instance_id)
+    assert status.runtime_status is OrchestrationRuntimeStatus.Completed
+    assert status.output == text + "!"
+    full = await client.get_status(instance_id, show_history=True, show_input=True)
+    assert full is not None and full.input_ == text
+    assert "$blob" not in json.dumps(full.to_json())
+    blobs = await hub.blobs.list(hub.names.payload_container)
+    assert blobs, "large payloads should live in blobs"
+
+
+async def test_a_megabyte_exception_message_fails_the_instance_readably(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    instance_id = await client.start_new("explode", None, MIB)
+    status = await run_to_end(hub, client, instance_id)
+    assert status.runtime_status is OrchestrationRuntimeStatus.Failed
+    assert status.output.startswith("TaskFailedError: Activity 'fail_big' failed: ValueError: xxx")
+    assert len(status.output) > MIB
+
+
+async def test_a_fan_out_of_2000_activities_commits_beyond_one_batch(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    instance_id = await client.start_new("fan_out", None, 2000)
+    worker = BurstWorker(hub, make_registry(), visibility_timeout=60)
+    await worker.run_until(finished(client, instance_id), timeout=240)
+    status = await client.get_status(instance_id)
+    assert status is not None and status.output == sum(range(1, 2001))
+
+
+@pytest.mark.parametrize("instance_id", ["a/b#c?d\\e%f", "order 42 'quoted'", "ü-ñ-漢字"])
+async def test_instance_ids_with_characters_table_keys_forbid_work(
+    hub: TaskHub, client: DurableOrchestrationClient, instance_id: str
+) -> None:
+    await client.start_new("chain", instance_id, 1)
+    status = await run_to_end(hub, client, instance_id)
+    assert status.instance_id == instance_id
+    assert status.output == 4
+    listed = [s.instance_id for s in await client.get_status_all()]
+    assert instance_id in listed
+
+
+async def test_a_lost_result_is_repaired_by_the_sweep(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    registry = make_registry()
+    instance_id = await client.start_new("chain", None, 0)
+    worker = BurstWorker(hub, registry)
+    await worker.poll_once()  # the start: schedules the first activity
+    await worker.poll_once()  # the activity: its result goes to the control queue
+    lost = await hub.queues.receive(hub.names.control_queue, 32)
+    assert len(lost) == 1
+    await hub.queues.delete(hub.names.control_queue, lost[0].id, lost[0].pop_receipt)
+
+    await sweep(hub, timedelta(seconds=0), datetime.now(UTC) + timedelta(seconds=1))
+    status = await run_to_end(hub, client, instance_id)
+    assert status.output == 3
