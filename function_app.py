@@ -1,4 +1,4 @@
-"""The app this project deploys. For now a plain Functions v2 app (it becomes the durable app)."""
+"""The app this project deploys: the bundled durable workflows, plus a few plain functions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import logging
 
 import azure.functions as func
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+import activities
+import orchestration as df
+import workflows
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+for blueprint in (*workflows.BLUEPRINTS, *activities.BLUEPRINTS):
+    app.register_functions(blueprint)
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
