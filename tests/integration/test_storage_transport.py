@@ -496,7 +496,7 @@ async def test_visibility_timeout_is_honoured(queue: tuple[QueueService, str]) -
     await svc.send(name, "m")
     (first,) = await svc.receive(name, visibility_timeout=1)
     assert await svc.receive(name) == []
-    await asyncio.sleep(1.6)
+    await asyncio.sleep(2.2)
     (again,) = await svc.receive(name, visibility_timeout=30)
     assert again.id == first.id and again.dequeue_count == 2
     with pytest.raises(StorageError) as stale:  # the first pop receipt is stale now
@@ -597,6 +597,19 @@ async def test_blob_round_trip(account: StorageAccount) -> None:
     with pytest.raises(ResourceNotFound):
         await svc.delete(container, blob)
     assert await svc.delete_container(container) is True
+
+
+@aio
+async def test_concurrent_calls_share_one_session(table: tuple[TableService, str]) -> None:
+    svc, name = table
+    before = svc.account.stats.get("table.upsert", 0)
+    etags = await asyncio.gather(
+        *(svc.upsert(name, {"PartitionKey": "c", "RowKey": f"{i:03d}", "v": i}) for i in range(200))
+    )
+    assert len(set(etags)) == 200
+    assert svc.account.stats["table.upsert"] - before == 200
+    rows = [e async for e in svc.query(name, filter="PartitionKey eq 'c'")]
+    assert sorted(r["v"] for r in rows) == list(range(200))
 
 
 @aio
