@@ -307,6 +307,23 @@ def test_two_hosts_share_a_queue_and_process_each_message_once(
     assert pids <= {first.process.pid, second.process.pid}
 
 
+def test_binding_connection_setting_is_honoured(start_host: HostLauncher, azurite: Storage) -> None:
+    env = {
+        "OtherStorage": azurite.connection_string,
+        "AzureWebJobsStorage": "",  # only the bindings' own setting can work
+        "IN_QUEUE": unique("in"),
+        "OUT_QUEUE": unique("out"),
+    }
+    start_host(APPS / "connection_app", env, storage="")
+    client = queue(azurite, env["IN_QUEUE"])
+    with contextlib.suppress(ResourceExistsError):
+        client.create_queue()
+    client.send_message(base64.b64encode(b'"quiet"').decode())
+    results: list[Any] = []
+    wait_until(lambda: drain(azurite, env["OUT_QUEUE"], results), 15, message="relayed message")
+    assert results == ["QUIET"]
+
+
 def test_sigterm_lets_running_queue_invocation_finish(
     start_host: HostLauncher, azurite: Storage
 ) -> None:
