@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,8 +41,12 @@ class ActivityWorker:
         registry: Registry,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        apply_result: Callable[[ControlMessage], Awaitable[None]] | None = None,
     ) -> None:
         self.hub = hub
+        # Apply a result in this process (commit it) instead of a control-queue hop; the
+        # work item is deleted only after, so a crash in between runs the activity again.
+        self.apply_result = apply_result
         self.registry = registry
         self.clock = clock
         self.executed = 0
@@ -59,11 +63,14 @@ class ActivityWorker:
                     f"No activity named {message.name!r} is registered; known: {known}."
                 )
             argument = serialization.loads(await self.hub.resolve(message.input))
-            call_args: tuple[Any, ...] = (argument,)
+            kwargs: dict[str, Any] = {definition.input_name: argument}
+            if not definition.input_name:
+                kwargs = {}
+            args: tuple[Any, ...] = () if kwargs else (argument,)
             if definition.is_async:
-                value = await definition.function(*call_args)
+                value = await definition.function(*args, **kwargs)
             else:
-                value = await asyncio.to_thread(definition.function, *call_args)
+                value = await asyncio.to_thread(definition.function, *args, **kwargs)
             event = TaskCompleted(-1, self.clock(), message.task_id, serialization.dumps(value))
         except Exception as error:
             event = TaskFailed(-1, self.clock(), message.task_id, _failure(error))
@@ -83,6 +90,8 @@ class ActivityWorker:
 
     async def handle(self, message: ActivityMessage) -> None:
         event = await self.execute(message)
-        await self.hub.send_control(
-            ControlMessage(message.instance_id, event, message.execution_id)
-        )
+        result = ControlMessage(message.instance_id, event, message.execution_id)
+        if self.apply_result is not None:
+            await self.apply_result(result)
+        else:
+            await self.hub.send_control(result)

@@ -23,6 +23,19 @@ from orchestration.storage.transport import QueueMessage
 log = logging.getLogger("orchestration.burst")
 
 
+def wire_workers(
+    hub: TaskHub, registry: Registry, *, local_activities: bool, direct_results: bool
+) -> tuple[OrchestratorWorker, ActivityWorker]:
+    """The two workers of one process, wired to shortcut queue hops as the settings allow."""
+    orchestrators = OrchestratorWorker(hub, registry)
+    activities = ActivityWorker(
+        hub, registry, apply_result=orchestrators.handle if direct_results else None
+    )
+    if local_activities:
+        orchestrators.local_runner = activities.execute
+    return orchestrators, activities
+
+
 @dataclass
 class BurstStats:
     control_messages: int = 0
@@ -44,11 +57,18 @@ class BurstWorker:
         max_dequeue_count: int = 5,
         orchestrators: OrchestratorWorker | None = None,
         activities: ActivityWorker | None = None,
+        local_activities: bool = True,
+        direct_results: bool = True,
     ) -> None:
         self.hub = hub
         self.registry = registry
-        self.orchestrators = orchestrators or OrchestratorWorker(hub, registry)
-        self.activities = activities or ActivityWorker(hub, registry)
+        self.orchestrators, self.activities = wire_workers(
+            hub, registry, local_activities=local_activities, direct_results=direct_results
+        )
+        if orchestrators is not None:
+            self.orchestrators = orchestrators
+        if activities is not None:
+            self.activities = activities
         self.batch_size = batch_size
         self.visibility_timeout = visibility_timeout
         self.max_dequeue_count = max_dequeue_count

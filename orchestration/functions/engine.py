@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from orchestration.client import DurableOrchestrationClient, ManagementUrls
 from orchestration.functions.activity_worker import ActivityWorker
+from orchestration.functions.burst import wire_workers
 from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
@@ -54,12 +55,14 @@ class Engine:
                     payload_threshold=self.settings.payload_threshold,
                 )
                 await hub.create_if_not_exists()
-                self._runtime = _Runtime(
-                    loop,
+                orchestrators, activities = wire_workers(
                     hub,
-                    OrchestratorWorker(hub, self.registry),
-                    ActivityWorker(hub, self.registry),
+                    self.registry,
+                    local_activities=self.settings.local_activities,
+                    direct_results=self.settings.direct_results,
                 )
+                orchestrators.local_batch = self.settings.local_activity_max_batch
+                self._runtime = _Runtime(loop, hub, orchestrators, activities)
                 log.info("task hub %s ready", self.settings.hub_name)
         return self._runtime
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -86,6 +86,7 @@ class WorkerStats:
     conflicts: int = 0
     resends: int = 0
     dropped: int = 0
+    local_activities: int = 0
 
 
 @dataclass(slots=True)
@@ -107,12 +108,21 @@ class OrchestratorWorker:
         clock: Callable[[], datetime] = utc_now,
         cache_size: int = 2000,
         max_timer_interval: timedelta | None = None,
+        local_batch: int = 8,
+        local_rounds: int = 1000,
+        local_seconds: float = 20.0,
     ) -> None:
         self.hub = hub
         self.registry = registry
         self.clock = clock
         self.cache_size = cache_size
         self.max_timer_interval = max_timer_interval
+        self.local_batch = local_batch
+        self.local_rounds = local_rounds
+        self.local_seconds = local_seconds
+        # Set by the engine to run small batches of activities in this process (no queue
+        # hop); None sends every activity through the work-item queue.
+        self.local_runner: Callable[[ActivityMessage], Awaitable[HistoryEvent]] | None = None
         self.stats = WorkerStats()
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._inboxes: dict[str, _Inbox] = {}
@@ -182,6 +192,25 @@ class OrchestratorWorker:
             self._cache.popitem(last=False)
 
     async def _process(self, instance_id: str, batch: list[_Delivery]) -> None:
+        """Commit the batch's step, then run local activities and commit their results."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.local_seconds
+        for round_number in range(self.local_rounds + 1):
+            local = await self._commit_step(instance_id, batch)
+            if not local:
+                return
+            runner = self.local_runner
+            if runner is None or round_number == self.local_rounds or loop.time() > deadline:
+                await asyncio.gather(*(self.hub.send_activity(m) for m in local))
+                return
+            self.stats.local_activities += len(local)
+            events = await asyncio.gather(*(runner(m) for m in local))
+            batch = [
+                _Delivery(ControlMessage(m.instance_id, e, m.execution_id), 1, loop.create_future())
+                for m, e in zip(local, events, strict=True)
+            ]
+
+    async def _commit_step(self, instance_id: str, batch: list[_Delivery]) -> list[ActivityMessage]:
         for _attempt in range(MAX_COMMIT_ATTEMPTS):
             entry = await self._load(instance_id)
             if entry is None:
@@ -191,10 +220,9 @@ class OrchestratorWorker:
                     len(batch),
                     extra={"instance_id": instance_id, "event": "unknown_instance"},
                 )
-                return
+                return []
             try:
-                await self._step(instance_id, entry, batch)
-                return
+                return await self._step(instance_id, entry, batch)
             except ConcurrencyError:
                 self.stats.conflicts += 1
                 self._cache.pop(instance_id, None)
@@ -204,7 +232,10 @@ class OrchestratorWorker:
                 raise
         raise ConcurrencyError(f"instance {instance_id!r}: too many concurrent commits")
 
-    async def _step(self, instance_id: str, entry: _Cached, batch: list[_Delivery]) -> None:
+    async def _step(
+        self, instance_id: str, entry: _Cached, batch: list[_Delivery]
+    ) -> list[ActivityMessage]:
+        """One step; returns the activities this process should run itself."""
         state, session = entry.state, entry.session
         redelivered = any(d.dequeue_count > 1 or d.message.event is None for d in batch)
         events: list[HistoryEvent] = []
@@ -230,7 +261,7 @@ class OrchestratorWorker:
         if state.status.is_terminal or not events:
             if redelivered:
                 await self._repair(state, session)
-            return
+            return []
 
         now = self.clock()
         result = session.step([OrchestratorStarted(-1, now), *events])
@@ -240,7 +271,7 @@ class OrchestratorWorker:
             # Every event was a duplicate of one already committed: nothing to write.
             if redelivered or result.dropped_events:
                 await self._repair(state, session)
-            return
+            return []
 
         after = replace(
             state,
@@ -263,9 +294,10 @@ class OrchestratorWorker:
         new_state = await self.hub.commit(
             state, after, result.new_events, next_generation_events=next_events
         )
+        local: list[ActivityMessage] = []
         if next_session is not None and next_result is not None:
             self._remember(instance_id, _Cached(new_state, next_session))
-            await self._carry_out(new_state, next_result.actions, now)
+            await self._carry_out(new_state, next_result.actions, now, local)
             cleanup = asyncio.get_running_loop().create_task(
                 self._forget_generation(instance_id, state.generation)
             )
@@ -273,9 +305,10 @@ class OrchestratorWorker:
             cleanup.add_done_callback(self._tasks.discard)
         else:
             self._remember(instance_id, _Cached(new_state, session))
-            await self._carry_out(new_state, result.actions, now)
+            await self._carry_out(new_state, result.actions, now, local)
         if redelivered:
             await self._repair(new_state, next_session or session)
+        return local
 
     def _continue_as_new(
         self,
@@ -322,8 +355,23 @@ class OrchestratorWorker:
 
     # -- messages implied by a step -------------------------------------------------------
     async def _carry_out(
-        self, state: InstanceState, actions: tuple[Action, ...] | list[Action], now: datetime
+        self,
+        state: InstanceState,
+        actions: tuple[Action, ...] | list[Action],
+        now: datetime,
+        local: list[ActivityMessage] | None = None,
     ) -> None:
+        """Send what the actions imply; small batches of activities may stay local instead."""
+        if local is not None and self.local_runner is not None:
+            activities = [a for a in actions if isinstance(a, ScheduleActivity)]
+            if 0 < len(activities) <= self.local_batch and all(
+                a.name in self.registry.activities for a in activities
+            ):
+                local.extend(
+                    ActivityMessage(state.instance_id, state.execution_id, a.id, a.name, a.input)
+                    for a in activities
+                )
+                actions = [a for a in actions if not isinstance(a, ScheduleActivity)]
         sends = [self._send_action(state, action, now) for action in actions]
         if sends:
             await asyncio.gather(*sends)

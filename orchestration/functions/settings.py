@@ -50,6 +50,9 @@ class EngineSettings:
     payload_threshold: int = 16_000
     max_request_bytes: int = 4 * 1024 * 1024
     management_auth: str = "function"
+    local_activities: bool = True
+    local_activity_max_batch: int = 8
+    direct_results: bool = True
 
     @property
     def names(self) -> HubNames:
@@ -84,4 +87,7 @@ class EngineSettings:
             payload_threshold=int(durable.get("payloadThresholdChars", 16_000)),
             max_request_bytes=int(durable.get("maxRequestBytes", 4 * 1024 * 1024)),
             management_auth=str(durable.get("managementAuthLevel", "function")).lower(),
+            local_activities=bool(durable.get("localActivities", True)),
+            local_activity_max_batch=int(durable.get("localActivityMaxBatch", 8)),
+            direct_results=bool(durable.get("directResults", True)),
         )

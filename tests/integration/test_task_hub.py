@@ -67,8 +67,8 @@ def echo(value: Any) -> Any:
     return value
 
 
-def fail_big(size: int) -> None:
-    raise ValueError("x" * size)
+def fail_big(value: int) -> None:
+    raise ValueError("x" * value)
 
 
 def make_registry() -> Registry:
@@ -173,13 +173,19 @@ async def test_duplicated_and_reordered_results_are_applied_once(
     assert sorted(e["TaskScheduledId"] for e in completed) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("point", ["send.activity", "commit.after"])
+@pytest.mark.parametrize(
+    ("point", "local"),
+    [("send.activity", False), ("commit.after", False), ("commit.after", True)],
+    ids=["queue-send-fails", "queue-commit-then-crash", "local-commit-then-crash"],
+)
 async def test_a_worker_failing_between_commit_and_send_loses_nothing(
-    hub: TaskHub, client: DurableOrchestrationClient, point: str
+    hub: TaskHub, client: DurableOrchestrationClient, point: str, local: bool
 ) -> None:
     hub.faults.arm(point, "raise", on_call=2)
     instance_id = await client.start_new("chain", None, 0)
-    worker = BurstWorker(hub, make_registry(), visibility_timeout=1)
+    worker = BurstWorker(
+        hub, make_registry(), visibility_timeout=1, local_activities=local, direct_results=local
+    )
     await worker.run_until(finished(client, instance_id), timeout=60)
     status = await client.get_status(instance_id, show_history=True)
     assert status is not None and status.output == 3
@@ -187,6 +193,19 @@ async def test_a_worker_failing_between_commit_and_send_loses_nothing(
     assert worker.stats.failures >= 1
     kinds = [e["EventType"] for e in status.history]
     assert kinds.count("TaskCompleted") == 3
+
+
+async def test_small_steps_run_their_activities_locally_without_queue_hops(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    instance_id = await client.start_new("chain", None, 0)
+    worker = BurstWorker(hub, make_registry())
+    hub.account.reset_stats()
+    await worker.run_until(finished(client, instance_id), timeout=60)
+    assert worker.orchestrators.stats.local_activities == 3
+    assert hub.account.stats.get("queue.send", 0) == 0
+    status = await client.get_status(instance_id)
+    assert status is not None and status.output == 3
 
 
 async def test_a_timer_beyond_the_queue_delay_limit_waits_in_the_timers_table(
@@ -261,7 +280,7 @@ async def test_a_lost_result_is_repaired_by_the_sweep(
 ) -> None:
     registry = make_registry()
     instance_id = await client.start_new("chain", None, 0)
-    worker = BurstWorker(hub, registry)
+    worker = BurstWorker(hub, registry, local_activities=False, direct_results=False)
     await worker.poll_once()  # the start: schedules the first activity
     await worker.poll_once()  # the activity: its result goes to the control queue
     lost = await hub.queues.receive(hub.names.control_queue, 32)
