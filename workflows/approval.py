@@ -33,17 +33,14 @@ def approval_workflow(
     decision_task = context.wait_for_external_event(APPROVAL_EVENT)
     timeout_task = context.create_timer(deadline)
     winner = yield context.task_any([decision_task, timeout_task])
+    status, by = "TimedOut", None
     if winner is decision_task:
         timeout_task.cancel()
         decision = decision_task.result or {}
-        approved = bool(decision.get("approved"))
-        outcome = {
-            "status": "Approved" if approved else "Rejected",
-            "by": decision.get("by"),
-        }
-    else:
-        outcome = {"status": "TimedOut", "by": None}
-    context.set_custom_status({"stage": outcome["status"].lower()})
+        status = "Approved" if decision.get("approved") else "Rejected"
+        by = decision.get("by")
+    context.set_custom_status({"stage": status.lower()})
+    outcome: dict[str, Any] = {"status": status, "by": by}
     summary = {"instance_id": context.instance_id, "subject": subject, **outcome}
     outcome["summary"] = yield context.call_activity("record_decision", summary)
     return outcome

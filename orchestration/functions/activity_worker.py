@@ -63,9 +63,8 @@ class ActivityWorker:
                     f"No activity named {message.name!r} is registered; known: {known}."
                 )
             argument = serialization.loads(await self.hub.resolve(message.input))
-            kwargs: dict[str, Any] = {definition.input_name: argument}
-            if not definition.input_name:
-                kwargs = {}
+            name = definition.input_name
+            kwargs: dict[str, Any] = {name: argument} if name else {}
             args: tuple[Any, ...] = () if kwargs else (argument,)
             if definition.is_async:
                 value = await definition.function(*args, **kwargs)

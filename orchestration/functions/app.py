@@ -116,7 +116,7 @@ class Blueprint(_DurableDecorators, func.Blueprint):
     """A group of functions, orchestrators and activities, registered with `register_functions`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
         self._registry = Registry()
         self._engine_ref = []
 

@@ -8,6 +8,7 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,11 +20,16 @@ from orchestration.host.bindings import (
     InvocationContext,
     OutValue,
 )
+from orchestration.host.settings import format_timespan
 
 if TYPE_CHECKING:
     from orchestration.host.bindings import HostContext
 
 log = logging.getLogger("orchestration.host")
+
+
+class FunctionTimeoutError(TimeoutError):
+    """An invocation ran longer than host.json functionTimeout."""
 
 
 @dataclass
@@ -134,12 +140,28 @@ class Invoker:
                 invocation.invocation_id, function.name, str(host.app_dir)
             )
         if function.is_async:
-            value = await function.func(**kwargs)
+            running: Awaitable[Any] = function.func(**kwargs)
         else:
             loop = asyncio.get_running_loop()
             call = functools.partial(contextvars.copy_context().run, function.func, **kwargs)
-            value = await loop.run_in_executor(self.executor, call)
-        result.return_value = value
+            running = loop.run_in_executor(self.executor, call)
+        timeout = host.host_json.function_timeout
+        if timeout is None:
+            result.return_value = await running
+            return outs
+        task = asyncio.ensure_future(running)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=timeout.total_seconds())
+        finally:
+            if not task.done():
+                # A sync function's thread cannot be stopped: it is abandoned, its result ignored.
+                task.cancel()
+        if not done:
+            raise FunctionTimeoutError(
+                f"Timeout value of {format_timespan(timeout)} exceeded by function "
+                f"'Functions.{function.name}' (Id: '{invocation.invocation_id}')"
+            )
+        result.return_value = task.result()
         return outs
 
     async def _deliver(

@@ -36,6 +36,18 @@ def parse_timespan(value: str | int | float) -> timedelta:
     )
 
 
+def format_timespan(value: timedelta) -> str:
+    """A timedelta as a .NET TimeSpan string, `[d.]hh:mm:ss[.fff]`."""
+    days, rest = divmod(value, timedelta(days=1))
+    hours, rest = divmod(rest, timedelta(hours=1))
+    minutes, rest = divmod(rest, timedelta(minutes=1))
+    seconds = rest.total_seconds()
+    text = f"{hours:02d}:{minutes:02d}:{int(seconds):02d}"
+    if seconds != int(seconds):
+        text += f"{seconds - int(seconds):.3f}"[1:]
+    return f"{days}.{text}" if days else text
+
+
 def load_local_settings(app_dir: Path, environ: MutableMapping[str, str]) -> dict[str, str]:
     """Copy local.settings.json `Values` into `environ`; a variable already set wins."""
     path = app_dir / "local.settings.json"
@@ -99,6 +111,16 @@ class QueueOptions:
         )
 
 
+def _function_timeout(value: Any) -> timedelta | None:
+    # "-1" means unbounded on dedicated plans; absent means unbounded locally, as in Core Tools.
+    if value is None or str(value).strip() == "-1":
+        return None
+    timeout = parse_timespan(str(value))
+    if timeout <= timedelta(0):
+        raise HostConfigError(f"functionTimeout must be positive, got {value!r}")
+    return timeout
+
+
 @dataclass(frozen=True)
 class HostJson:
     """The parts of host.json the local host uses; `raw` keeps the rest for extensions."""
@@ -106,6 +128,7 @@ class HostJson:
     raw: Mapping[str, Any] = field(default_factory=dict)
     route_prefix: str = "api"
     queues: QueueOptions = field(default_factory=QueueOptions)
+    function_timeout: timedelta | None = None
 
     def extension_section(self, name: str) -> Mapping[str, Any]:
         """host.json `extensions.<name>` (case-insensitive), empty when absent."""
@@ -134,6 +157,7 @@ class HostJson:
         return cls(
             raw=raw,
             route_prefix=prefix,
+            function_timeout=_function_timeout(raw.get("functionTimeout")),
             queues=QueueOptions.from_json(probe.extension_section("queues")),
         )
 

@@ -213,6 +213,15 @@ def test_admin_host_status_requires_master_key(http_host: Any) -> None:
     assert reply.json()["state"] == "Running"
 
 
+def test_function_timeout_fails_the_invocation(start_host: HostLauncher) -> None:
+    host = start_host(APPS / "timeout_app")
+    assert http("GET", host.url("/api/hang-async")).status == 500
+    assert http("GET", host.url("/api/hang-sync")).status == 500
+    log = host.wait_for_log("Timeout value of 00:00:01 exceeded by function 'Functions.hang_sync'")
+    assert "Timeout value of 00:00:01 exceeded by function 'Functions.hang_async'" in log
+    assert http("GET", host.url("/api/quick")).body == b"quick"
+
+
 # Start-up refusals
 
 

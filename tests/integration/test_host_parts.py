@@ -15,6 +15,7 @@ from orchestration.host.settings import (
     HostConfigError,
     HostJson,
     QueueOptions,
+    format_timespan,
     load_local_settings,
     parse_timespan,
     resolve,
@@ -99,6 +100,8 @@ def test_timespans_of_host_json() -> None:
     assert parse_timespan("1.02:03:04.5") == timedelta(days=1, hours=2, minutes=3, seconds=4.5)
     with pytest.raises(HostConfigError):
         parse_timespan("soon")
+    for text in ("00:00:01", "01:02:03", "2.00:00:00", "00:00:00.250"):
+        assert format_timespan(parse_timespan(text)) == text
 
 
 def test_queue_options_defaults_and_overrides() -> None:
