@@ -34,9 +34,13 @@ class _Runtime:
 class Engine:
     """Lazily wires storage, workers and client for one app."""
 
-    def __init__(self, registry: Registry, settings: EngineSettings) -> None:
+    def __init__(
+        self, registry: Registry, settings: EngineSettings, *, hub: TaskHub | None = None
+    ) -> None:
+        """`hub`: use this task hub instead of connecting from the settings (tests, tools)."""
         self.registry = registry
         self.settings = settings
+        self._hub = hub
         self._runtime: _Runtime | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -48,7 +52,7 @@ class Engine:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._runtime is None or self._runtime.loop is not loop:
-                hub = TaskHub.from_connection_string(
+                hub = self._hub or TaskHub.from_connection_string(
                     self.settings.connection_string,
                     self.settings.hub_name,
                     faults=FaultInjector.from_environment(),

@@ -9,20 +9,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import azure.functions as func
 import pytest
 
 from orchestration.client import DurableOrchestrationClient
 from orchestration.core import DurableOrchestrationContext, OrchestrationRuntimeStatus
 from orchestration.core.history import EventType, TaskCompleted
 from orchestration.functions.burst import BurstWorker
+from orchestration.functions.engine import Engine
 from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
-from orchestration.functions.triggers import sweep
+from orchestration.functions.settings import EngineSettings
+from orchestration.functions.triggers import on_start_message, sweep
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.messages import ControlMessage
 from tests.conftest import Storage
@@ -290,3 +295,149 @@ async def test_a_lost_result_is_repaired_by_the_sweep(
     await sweep(hub, timedelta(seconds=0), datetime.now(UTC) + timedelta(seconds=1))
     status = await run_to_end(hub, client, instance_id)
     assert status.output == 3
+
+
+def lifecycle(ctx: Context) -> Any:
+    first = yield ctx.wait_for_external_event("Go")
+    ctx.set_custom_status({"got": first})
+    second = yield ctx.wait_for_external_event("Go")
+    return [first, second]
+
+
+def counter(ctx: Context) -> Any:
+    n = ctx.get_input()
+    value = yield ctx.call_activity("add_one", n)
+    if value < 5:
+        ctx.continue_as_new(value)
+        return None
+    return value
+
+
+def parent(ctx: Context) -> Any:
+    results = yield ctx.task_all(
+        [ctx.call_sub_orchestrator("chain", i, f"{ctx.instance_id}-child-{i}") for i in range(3)]
+    )
+    return results
+
+
+def extended_registry() -> Registry:
+    registry = make_registry()
+    for function in (lifecycle, counter, parent):
+        registry.add_orchestrator(function.__name__, function)
+    return registry
+
+
+async def drain(hub: TaskHub, client: DurableOrchestrationClient, instance_id: str | None) -> None:
+    worker = BurstWorker(hub, extended_registry(), visibility_timeout=2)
+    if instance_id is None:
+        await worker.run_until(timeout=30)
+    else:
+        await worker.run_until(finished(client, instance_id), timeout=60)
+
+
+async def test_events_suspend_and_resume_reach_the_instance_once(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    instance_id = await client.start_new("lifecycle")
+    await drain(hub, client, None)
+    await client.suspend(instance_id, "maintenance")
+    await client.raise_event(instance_id, "Go", 1)
+    await drain(hub, client, None)
+    status = await client.get_status(instance_id)
+    assert status is not None and status.runtime_status is OrchestrationRuntimeStatus.Suspended
+    await client.resume(instance_id)
+    await drain(hub, client, None)
+    status = await client.get_status(instance_id)
+    assert status is not None and status.custom_status == {"got": 1}
+    assert status.runtime_status is OrchestrationRuntimeStatus.Running
+    await client.raise_event(instance_id, "Go", 2)
+    await drain(hub, client, instance_id)
+    status = await client.get_status(instance_id)
+    assert status is not None and status.output == [1, 2]
+
+
+async def test_terminate_ends_a_waiting_instance(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    instance_id = await client.start_new("lifecycle")
+    await drain(hub, client, None)
+    await client.terminate(instance_id, "no longer needed")
+    await drain(hub, client, instance_id)
+    status = await client.get_status(instance_id)
+    assert status is not None and status.runtime_status is OrchestrationRuntimeStatus.Terminated
+    assert status.output == "no longer needed"
+
+
+async def test_continue_as_new_keeps_only_the_latest_execution(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    instance_id = await client.start_new("counter", None, 0)
+    await drain(hub, client, instance_id)
+    status = await client.get_status(instance_id, show_history=True)
+    assert status is not None and status.output == 5
+    assert [e["EventType"] for e in status.history].count("ExecutionStarted") == 1
+
+
+async def test_sub_orchestrations_report_to_their_parent(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    instance_id = await client.start_new("parent", "p1")
+    await drain(hub, client, instance_id)
+    status = await client.get_status(instance_id)
+    assert status is not None and status.output == [3, 4, 5]
+    child = await client.get_status("p1-child-1")
+    assert child is not None and child.output == 4
+
+
+async def test_activities_of_a_fan_out_run_concurrently(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def slow(value: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.2)
+        with lock:
+            running -= 1
+        return value
+
+    def fan(ctx: Context) -> Any:
+        results = yield ctx.task_all([ctx.call_activity("slow", i) for i in range(6)])
+        return results
+
+    registry = Registry()
+    registry.add_orchestrator("fan", fan)
+    registry.add_activity("slow", slow, "value")
+    instance_id = await client.start_new("fan")
+    worker = BurstWorker(hub, registry)
+    await worker.run_until(finished(client, instance_id), timeout=60)
+    status = await client.get_status(instance_id)
+    assert status is not None and status.output == list(range(6))
+    assert peak > 1
+
+
+async def test_a_start_message_from_any_producer_starts_an_orchestration(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    engine = Engine(extended_registry(), EngineSettings(hub_name=hub.names.hub), hub=hub)
+    good = json.dumps({"name": "chain", "input": 1, "instanceId": "from-queue"}).encode()
+    await on_start_message(engine, func.QueueMessage(id="m1", body=good))
+    bad_messages = [
+        b"not json",
+        json.dumps({"name": "nope"}).encode(),
+        b'{"name": "chain", "instanceId": "a\\u0001"}',
+    ]
+    for bad in bad_messages:
+        await on_start_message(engine, func.QueueMessage(id="m2", body=bad))
+    await drain(hub, client, "from-queue")
+    status = await client.get_status("from-queue")
+    assert status is not None and status.output == 4
+    poisoned = await hub.queues.receive(f"{hub.names.starts_queue}-poison", 32)
+    reasons = [json.loads(m.text)["reason"] for m in poisoned]
+    assert len(reasons) == 3
+    assert any("no orchestrator named 'nope'" in r for r in reasons)
