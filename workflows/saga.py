@@ -31,6 +31,7 @@ def trip_booking(context: df.DurableOrchestrationContext) -> Generator[Any, Any,
             cancelled = []
             for undo, booked in reversed(compensations):
                 cancelled.append((yield context.call_activity(undo, booked)))
+            context.set_custom_status({"stage": "compensated", "failed": book})
             return {
                 "status": "Compensated",
                 "failed_step": book,

@@ -254,6 +254,14 @@ def test_approval_event_wins_and_cancels_the_timer(workflows: Workflows) -> None
     assert run.status["customStatus"] == {"stage": "approved"}
 
 
+def test_approval_rejected_by_an_event_raised_right_after_start(workflows: Workflows) -> None:
+    management = workflows.start("approval_workflow", {"subject": "trip", "timeout_seconds": 300})
+    event_url = management["sendEventPostUri"].replace("{eventName}", "ApprovalEvent")
+    assert http("POST", event_url, {"approved": False, "by": "eve"}).status == 202
+    run = poll(management["statusQueryGetUri"])
+    assert run.output == {"status": "Rejected", "by": "eve", "summary": "trip: Rejected"}
+
+
 def test_approval_times_out(workflows: Workflows) -> None:
     request = {"subject": "laptop", "requester": "ann", "timeout_seconds": 1}
     run = workflows.run("approval_workflow", request)
@@ -320,6 +328,7 @@ def test_saga_compensates_in_reverse_order(workflows: Workflows) -> None:
         "error": "CarUnavailableError: no car available for trip T200",
         "compensations": ["cancelled HO-T200", "cancelled FL-T200"],
     }
+    assert run.status["customStatus"] == {"stage": "compensated", "failed": "book_car"}
     events = history(workflows.status(management["id"], "?showHistory=true"))
     assert scheduled(events) == [
         "book_flight",
