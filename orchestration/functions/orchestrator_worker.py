@@ -237,6 +237,8 @@ class OrchestratorWorker:
     ) -> list[ActivityMessage]:
         """One step; returns the activities this process should run itself."""
         state, session = entry.state, entry.session
+        # Only a message seen before (or a sweeper's wake-up) hints that an earlier worker
+        # died after its commit; anything else must not re-send, or duplicates would breed.
         redelivered = any(d.dequeue_count > 1 or d.message.event is None for d in batch)
         events: list[HistoryEvent] = []
         applied: list[str] = []
@@ -249,11 +251,9 @@ class OrchestratorWorker:
                 self.stats.dropped += 1
                 continue
             if isinstance(event, ExecutionStarted) and state.steps > 0:
-                redelivered = True
                 continue
             if isinstance(event, _ONCE_ONLY):
                 if message.message_id in state.applied_ids or message.message_id in applied:
-                    redelivered = True
                     continue
                 applied.append(message.message_id)
             events.append(event)
@@ -269,7 +269,7 @@ class OrchestratorWorker:
         self.stats.events += len(events)
         if len(result.new_events) <= 1 and not applied:
             # Every event was a duplicate of one already committed: nothing to write.
-            if redelivered or result.dropped_events:
+            if redelivered:
                 await self._repair(state, session)
             return []
 

@@ -441,3 +441,20 @@ async def test_a_start_message_from_any_producer_starts_an_orchestration(
     reasons = [json.loads(m.text)["reason"] for m in poisoned]
     assert len(reasons) == 3
     assert any("no orchestrator named 'nope'" in r for r in reasons)
+
+
+async def test_a_duplicate_delivery_does_not_make_the_worker_resend_open_work(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    instance_id = await client.start_new("fan_out", None, 2)
+    worker = OrchestratorWorker(hub, make_registry())
+    start = await hub.queues.receive(hub.names.control_queue, 32)
+    started = await hub.decode_message(base64.b64decode(start[0].text))
+    assert isinstance(started, ControlMessage)
+    await worker.handle(started)
+    result = TaskCompleted(-1, datetime.now(UTC), 0, "1")
+    for _ in range(3):
+        await worker.handle(ControlMessage(instance_id, result), dequeue_count=1)
+    assert worker.stats.resends == 0
+    await worker.handle(ControlMessage(instance_id, result), dequeue_count=2)
+    assert worker.stats.resends == 1  # the one open activity, re-sent once
