@@ -2,7 +2,7 @@
 
 Reuse from any test module:
 
-    def test_x(azurite: Azurite, start_host: HostLauncher) -> None:
+    def test_x(azurite: Storage, start_host: HostLauncher) -> None:
         host = start_host(APPS / "http_app", env={"OUT_QUEUE": "q1"})
         requests to host.url("/api/...") ...
 
