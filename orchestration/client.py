@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -21,10 +21,14 @@ import azure.functions as func
 from orchestration.core import serialization
 from orchestration.core.history import (
     EventRaised,
+    ExecutionCompleted,
     ExecutionResumed,
     ExecutionSuspended,
     ExecutionTerminated,
     HistoryEvent,
+    OrchestratorStarted,
+    SubOrchestrationInstanceFailed,
+    TaskFailed,
     event_to_dict,
 )
 from orchestration.core.status import OrchestrationRuntimeStatus
@@ -265,6 +269,45 @@ class DurableOrchestrationClient:
         if state.status.is_terminal:
             raise InstanceStateError(f"Instance {instance_id!r} is already {state.status.value}.")
         await self._send(state, ExecutionResumed(-1, datetime.now(UTC), reason))
+
+    async def rewind(
+        self,
+        instance_id: str,
+        reason: str | None = None,
+        task_hub_name: str | None = None,
+        connection_name: str | None = None,
+    ) -> None:
+        """Return a Failed instance to Running, retrying the failures that ended it.
+
+        The failures of the instance's last step (the failed activities or sub-orchestrations
+        and the failure record) are taken out of history; replay then finds that work open
+        again, and the engine sends it once more.
+        """
+        state = await self._require(instance_id)
+        if state.status is not OrchestrationRuntimeStatus.Failed:
+            raise InstanceStateError(
+                f"Only a Failed instance can be rewound; {instance_id!r} is {state.status.value}."
+            )
+        history = await self._hub.read_history(state)
+        last_start = max(
+            (i for i, e in enumerate(history) if isinstance(e, OrchestratorStarted)), default=0
+        )
+        last_step = [
+            event
+            for event in history[last_start:]
+            if not isinstance(
+                event, (TaskFailed, SubOrchestrationInstanceFailed, ExecutionCompleted)
+            )
+        ]
+        after = replace(
+            state,
+            status=OrchestrationRuntimeStatus.Running,
+            output=None,
+            failure=None,
+            updated_at=datetime.now(UTC),
+        )
+        await self._hub.rewrite_last_step(state, after, last_step)
+        await self._hub.send_control(ControlMessage(state.instance_id, None, None))
 
     async def purge_instance_history(self, instance_id: str) -> PurgeHistoryResult:
         deleted = await self._hub.purge(validate_instance_id(instance_id))

@@ -442,6 +442,46 @@ class TaskHub:
             )
         return [*result, state]
 
+    async def rewrite_last_step(
+        self, before: InstanceState, after: InstanceState, events: Sequence[HistoryEvent]
+    ) -> InstanceState:
+        """Replace the last committed step's events and the state row, atomically (rewind)."""
+        key = to_key(before.instance_id)
+        step = before.steps - 1
+        prefix = codec.history_row_key(before.generation, step, 0)[:-4]
+        old_rows = [
+            row
+            async for row in self.tables.query(
+                self.names.instances_table,
+                filter=(
+                    f"PartitionKey eq {odata_string(key)} and RowKey ge {odata_string(prefix)} "
+                    f"and RowKey lt {odata_string(prefix + '~')}"
+                ),
+                select=["PartitionKey", "RowKey"],
+            )
+        ]
+        text = await codec.encode_events(events, self.payloads, before.instance_id)
+        operations: list[TableOperation] = []
+        new_keys = set()
+        for part, props in enumerate(codec.split_text(text)):
+            row_key = codec.history_row_key(before.generation, step, part)
+            new_keys.add(row_key)
+            operations.append(
+                TableOperation.upsert({"PartitionKey": key, "RowKey": row_key, **props}, "replace")
+            )
+        operations += [
+            TableOperation.delete(key, row["RowKey"])
+            for row in old_rows
+            if row["RowKey"] not in new_keys
+        ]
+        state_row = await self._state_to_row(after)
+        operations.append(TableOperation.update(state_row, etag=before.etag or "*", mode="replace"))
+        try:
+            etags = await self.tables.submit_transaction(self.names.instances_table, operations)
+        except (BatchError, PreconditionFailed, Conflict) as error:
+            raise ConcurrencyError(str(error)) from error
+        return replace(after, etag=etags[-1])
+
     async def delete_generation(self, instance_id: str, generation: int) -> None:
         """Remove the history rows of a finished execution (after continue-as-new)."""
         prefix = codec.generation_prefix(generation)

@@ -458,3 +458,39 @@ async def test_a_duplicate_delivery_does_not_make_the_worker_resend_open_work(
     assert worker.stats.resends == 0
     await worker.handle(ControlMessage(instance_id, result), dequeue_count=2)
     assert worker.stats.resends == 1  # the one open activity, re-sent once
+
+
+FLAKY_FAILURES: dict[str, int] = {}
+
+
+def flaky_once(value: str) -> str:
+    FLAKY_FAILURES[value] = FLAKY_FAILURES.get(value, 0) + 1
+    if FLAKY_FAILURES[value] == 1:
+        raise ConnectionError("first call fails")
+    return f"ok {value}"
+
+
+def rewindable(ctx: Context) -> Any:
+    first = yield ctx.call_activity("add_one", 1)
+    second = yield ctx.call_activity("flaky_once", ctx.instance_id)
+    return [first, second]
+
+
+async def test_rewind_retries_the_failure_that_ended_an_instance(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    registry = make_registry()
+    registry.add_orchestrator("rewindable", rewindable)
+    registry.add_activity("flaky_once", flaky_once, "value")
+    instance_id = await client.start_new("rewindable")
+    worker = BurstWorker(hub, registry)
+    await worker.run_until(finished(client, instance_id), timeout=60)
+    status = await client.get_status(instance_id)
+    assert status is not None and status.runtime_status is OrchestrationRuntimeStatus.Failed
+
+    await client.rewind(instance_id, "try again")
+    await worker.run_until(finished(client, instance_id), timeout=60)
+    status = await client.get_status(instance_id, show_history=True)
+    assert status is not None and status.runtime_status is OrchestrationRuntimeStatus.Completed
+    assert status.output == [2, f"ok {instance_id}"]
+    assert not any(e["EventType"] == "TaskFailed" for e in status.history)
