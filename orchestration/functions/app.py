@@ -27,6 +27,23 @@ from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 
 _ENGINE_PREFIX = "durable_"
+_STARTER = "durable_http_start"
+
+
+def _name(builder: FunctionBuilder) -> str:
+    function = builder._function
+    for setting in function._settings:
+        name = getattr(setting, "function_name", None) or setting.get_dict_repr().get(
+            "function_name"
+        )
+        if name:
+            return str(name)
+    return str(function._name)
+
+
+def _route(builder: FunctionBuilder) -> str:
+    trigger = builder._function._trigger
+    return str(getattr(trigger, "route", None) or "") if trigger is not None else ""
 
 
 def _caller_dir() -> Path:
@@ -147,6 +164,21 @@ class DFApp(_DurableDecorators, func.FunctionApp):
             function_container._engine_ref[:] = [self.engine]
 
     register_blueprint = register_functions
+
+    def get_functions(self) -> Any:
+        """Index the app; the default HTTP starter steps aside for an app's own starter.
+
+        Durable Functions apps usually define `orchestrators/{functionName}` themselves; such
+        an app moves over unchanged, so its route wins over the engine's.
+        """
+        own_starter = any(
+            _route(builder).lower().startswith("orchestrators/")
+            for builder in self._function_builders
+            if _name(builder) != _STARTER
+        )
+        if own_starter:
+            self._function_builders = [b for b in self._function_builders if _name(b) != _STARTER]
+        return super().get_functions()
 
     def _register_engine_functions(self) -> None:
         engine = self.engine

@@ -155,11 +155,8 @@ async def _operate(engine: Engine, request: func.HttpRequest, operation: str) ->
 
 def register(app: DFApp, engine: Engine) -> None:
     """Add the starter and the management routes to `app`."""
-    level = (
-        func.AuthLevel.ANONYMOUS
-        if engine.settings.management_auth == "anonymous"
-        else func.AuthLevel.FUNCTION
-    )
+    configured = engine.settings.management_auth
+    level = func.AuthLevel(configured) if configured else app.auth_level
 
     @app.function_name("durable_http_start")
     @app.route(

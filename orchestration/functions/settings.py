@@ -49,7 +49,7 @@ class EngineSettings:
     timer_sweep_schedule: str = "*/15 * * * * *"
     payload_threshold: int = 16_000
     max_request_bytes: int = 4 * 1024 * 1024
-    management_auth: str = "function"
+    management_auth: str = ""  # "", "anonymous", "function" or "admin"; "" follows the app
     local_activities: bool = True
     local_activity_max_batch: int = 8
     direct_results: bool = True
@@ -86,7 +86,7 @@ class EngineSettings:
             timer_sweep_schedule=str(durable.get("timerSweepSchedule", "*/15 * * * * *")),
             payload_threshold=int(durable.get("payloadThresholdChars", 16_000)),
             max_request_bytes=int(durable.get("maxRequestBytes", 4 * 1024 * 1024)),
-            management_auth=str(durable.get("managementAuthLevel", "function")).lower(),
+            management_auth=str(durable.get("managementAuthLevel", "")).lower(),
             local_activities=bool(durable.get("localActivities", True)),
             local_activity_max_batch=int(durable.get("localActivityMaxBatch", 8)),
             direct_results=bool(durable.get("directResults", True)),

@@ -1,0 +1,67 @@
+"""An azure-functions-durable app runs with its import line changed, and nothing else."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import APPS, HostLauncher, HostProcess, Storage, unique, wait_until
+
+
+def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
+@pytest.fixture
+def host(azurite: Storage, start_host: HostLauncher) -> Iterator[HostProcess]:
+    hub = "Compat" + unique("h").replace("-", "")[:20]
+    yield start_host(APPS / "df_compat_app", env={"DURABLE_TEST_HUB": hub})
+
+
+def wait_for_output(status_url: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        code, status = call(status_url)
+        if code == 200 and status["runtimeStatus"] in ("Completed", "Failed"):
+            return status
+        return None
+
+    result: dict[str, Any] = wait_until(done, timeout=60, message="instance to finish")
+    return result
+
+
+def test_the_apps_own_starter_route_and_check_status_urls_work(host: HostProcess) -> None:
+    code, payload = call(host.url("/api/orchestrators/total_lengths"), "POST", ["ab", "cde"])
+    assert code == 202
+    assert set(payload) >= {"id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri"}
+    status = wait_for_output(payload["statusQueryGetUri"])
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == "5 letters"
+    assert status["name"] == "total_lengths"
+
+
+def test_a_blueprints_starter_and_orchestrator_work(host: HostProcess) -> None:
+    code, payload = call(host.url("/api/greet"))
+    assert code == 202
+    status = wait_for_output(payload["statusQueryGetUri"])
+    assert status["output"] == ["Hi Oslo", "Hi Lima"]
+
+
+def test_an_unknown_orchestrator_name_fails_the_instance_readably(host: HostProcess) -> None:
+    code, payload = call(host.url("/api/orchestrators/no_such_thing"), "POST")
+    assert code == 202
+    status = wait_for_output(payload["statusQueryGetUri"])
+    assert status["runtimeStatus"] == "Failed"
+    assert "No orchestrator named 'no_such_thing'" in status["output"]
