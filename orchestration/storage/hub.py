@@ -68,6 +68,9 @@ from orchestration.storage.transport import (
 
 STATE_ROW = "state"
 MAX_BATCH = 100
+# A transaction carries at most 4 MiB; history beyond this many characters (UTF-8 may double
+# them) moves to a blob, leaving the state row and a small pointer row in the transaction.
+MAX_TRANSACTION_HISTORY_CHARS = 1_500_000
 APPLIED_IDS_KEPT = 200
 MAX_QUEUE_DELAY = timedelta(days=6, hours=23)
 
@@ -407,7 +410,10 @@ class TaskHub:
             operations.append(TableOperation.insert(state_row))
         else:
             operations.append(TableOperation.update(state_row, etag=before.etag, mode="replace"))
-        if len(operations) > MAX_BATCH:
+        history_chars = sum(
+            len(str(value)) for op in operations[:-1] for value in op.entity.values()
+        )
+        if len(operations) > MAX_BATCH or history_chars > MAX_TRANSACTION_HISTORY_CHARS:
             operations = await self._move_history_to_blob(before, after, operations)
         await self.faults.check("commit.before")
         try:

@@ -494,3 +494,28 @@ async def test_rewind_retries_the_failure_that_ended_an_instance(
     assert status is not None and status.runtime_status is OrchestrationRuntimeStatus.Completed
     assert status.output == [2, f"ok {instance_id}"]
     assert not any(e["EventType"] == "TaskFailed" for e in status.history)
+
+
+def length(value: str) -> int:
+    return len(value)
+
+
+def wide_and_heavy(ctx: Context) -> Any:
+    lengths = yield ctx.task_all(
+        [ctx.call_activity("length", "x" * 15_000) for _ in range(ctx.get_input())]
+    )
+    return sum(lengths)
+
+
+async def test_a_step_beyond_the_transaction_size_limit_still_commits_atomically(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    registry = make_registry()
+    registry.add_orchestrator("wide_and_heavy", wide_and_heavy)
+    registry.add_activity("length", length, "value")
+    instance_id = await client.start_new("wide_and_heavy", None, 300)
+    worker = BurstWorker(hub, registry, visibility_timeout=60)
+    await worker.run_until(finished(client, instance_id), timeout=240)
+    status = await client.get_status(instance_id, show_history=True)
+    assert status is not None and status.output == 300 * 15_000
+    assert [e["EventType"] for e in status.history].count("TaskScheduled") == 300
