@@ -1,0 +1,44 @@
+"""The bench's orchestrators and activity, shared by the host app and the in-process bench."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+from orchestration.core import DurableOrchestrationContext
+
+
+def chain3(context: DurableOrchestrationContext) -> Generator[Any, Any, int]:
+    """inc three times in a row."""
+    x = context.get_input() or 0
+    for _ in range(3):
+        x = yield context.call_activity("inc", x)
+    return int(x)
+
+
+def one(context: DurableOrchestrationContext) -> Generator[Any, Any, int]:
+    """A single activity."""
+    return int((yield context.call_activity("inc", context.get_input() or 0)))
+
+
+def fan_out(context: DurableOrchestrationContext) -> Generator[Any, Any, int]:
+    """inc(0..n-1) in parallel, then the sum."""
+    n = int(context.get_input())
+    results = yield context.task_all([context.call_activity("inc", i) for i in range(n)])
+    return int(sum(results))
+
+
+def sleeper(context: DurableOrchestrationContext) -> Generator[Any, Any, float]:
+    """A durable timer of `input` seconds; returns its lateness in seconds (workflow clock)."""
+    due = context.current_utc_datetime + timedelta(seconds=float(context.get_input()))
+    yield context.create_timer(due)
+    return (context.current_utc_datetime - due).total_seconds()
+
+
+def inc(value: int) -> int:
+    return value + 1
+
+
+ORCHESTRATORS = {"chain3": chain3, "one": one, "fan_out": fan_out, "sleeper": sleeper}
+ACTIVITIES = {"inc": (inc, "value")}

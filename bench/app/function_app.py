@@ -1,0 +1,28 @@
+"""The bench's function app: the bench workflows on the durable engine, run by the local host.
+
+`GET /api/bench/stats` returns (and resets) the engine's storage call counters in this
+process, so the bench can count storage calls per activity round trip inside the host.
+"""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+from bench_workflows import ACTIVITIES, ORCHESTRATORS
+
+import orchestration as df
+
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+for _name, _function in ORCHESTRATORS.items():
+    app.orchestration_trigger(context_name="context", orchestration=_name)(_function)
+for _name, (_function, _input) in ACTIVITIES.items():
+    app.activity_trigger(input_name=_input, activity=_name)(_function)
+
+
+@app.route(route="bench/stats", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def bench_stats(req: func.HttpRequest) -> func.HttpResponse:
+    """The engine's storage calls by operation since the last call."""
+    runtime = await app.engine.runtime()
+    stats = runtime.hub.account.reset_stats()
+    return func.HttpResponse(json.dumps(stats), mimetype="application/json")

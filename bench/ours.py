@@ -1,0 +1,302 @@
+"""Our engine, on a fresh Azurite, in two shapes:
+
+- `--mode host`: the realistic one. `python -m orchestration host --app-dir bench/app` (the
+  local Functions host) runs the bench app's queue triggers; this process drives workflows
+  with `DurableOrchestrationClient` (start_new, then wait_for_completion polling the
+  instance's state row).
+- `--mode inprocess`: the engine's BurstWorker in this process (no host), as
+  bench/hub_bench.py does, with the same client.
+
+    .venv/bin/python bench/ours.py --mode host|inprocess --out FILE
+
+Besides the shared workloads it reports, for the 16-caller chain and the 1,000 fan-out, CPU
+milliseconds per activity in our processes and in Azurite, and storage calls per activity
+round trip: the engine's (counted by its transport: in the host through the bench app's
+`/api/bench/stats`) and the client's (its start and its status polls), separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+APP_DIR = HERE / "app"
+sys.path[:0] = [str(ROOT), str(APP_DIR)]
+
+from bench_workflows import ACTIVITIES, ORCHESTRATORS  # noqa: E402
+from common import (  # noqa: E402
+    EngineResult,
+    cpu_seconds,
+    free_port,
+    install_sigterm_handler,
+    stop_process,
+)
+from workloads import Engine, run_all  # noqa: E402
+
+from orchestration.client import DurableOrchestrationClient  # noqa: E402
+from orchestration.functions.burst import BurstWorker  # noqa: E402
+from orchestration.functions.registry import Registry  # noqa: E402
+from orchestration.host.azurite import Azurite  # noqa: E402
+from orchestration.storage.hub import TaskHub  # noqa: E402
+
+# Client polling interval (ms) of wait_for_completion, per workload: fast where one caller
+# waits, slower where 16 callers would otherwise flood Azurite with status reads.
+POLL_MS = {"one": 5, "chain_1": 5, "chain_16": 20, "fan_out": 10, "sleeper": 500}
+INPROCESS_IDLE_SLEEP = 0.005  # the burst worker's pause after an empty poll
+MEASURED = ("chain_16", "fanout_1000")  # workloads with CPU and storage-call figures
+WAIT_MS = 120_000
+
+
+@dataclass
+class Counters:
+    """Where our CPU and storage calls are counted."""
+
+    azurite_pid: int
+    client_hub: TaskHub
+    host_pid: int | None = None
+    stats_url: str | None = None
+    engine_hub: TaskHub | None = None  # in-process: the worker's hub
+    marks: dict[str, float] = field(default_factory=dict)
+    workload: str = "chain_1"
+
+    async def engine_calls(self) -> dict[str, int]:
+        if self.engine_hub is not None:
+            return self.engine_hub.account.reset_stats()
+        assert self.stats_url is not None
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.stats_url, timeout=aiohttp.ClientTimeout(total=10)) as response,
+        ):
+            return dict(json.loads(await response.text()))
+
+    def _cpu(self) -> dict[str, float]:
+        ours = time.process_time()
+        if self.host_pid is not None:
+            return {
+                "host": cpu_seconds(self.host_pid),
+                "client": ours,
+                "azurite": cpu_seconds(self.azurite_pid),
+            }
+        return {"bench process": ours, "azurite": cpu_seconds(self.azurite_pid)}
+
+    async def before(self, name: str) -> None:
+        self.workload = name
+        if name in MEASURED:
+            await self.engine_calls()
+            self.client_hub.account.reset_stats()
+            self.marks = self._cpu()
+
+    async def after(self, name: str, activities: int, result: EngineResult) -> None:
+        self.workload = ""
+        if name not in MEASURED:
+            return
+        cpu = {k: (v - self.marks[k]) * 1000 / activities for k, v in self._cpu().items()}
+        engine = await self.engine_calls()
+        client = self.client_hub.account.reset_stats()
+        figures = {
+            "activities": activities,
+            "cpu_ms_per_activity": {k: round(v, 2) for k, v in cpu.items()},
+            "engine_calls_per_activity": round(sum(engine.values()) / activities, 2),
+            "client_calls_per_activity": round(sum(client.values()) / activities, 2),
+            "engine_calls": dict(sorted(engine.items())),
+            "client_calls": dict(sorted(client.items())),
+        }
+        result.extra[name] = figures
+        short = "chain" if name == "chain_16" else "fanout"
+        result.metrics[f"cpu_ours_{short}"] = round(
+            sum(v for k, v in cpu.items() if k != "azurite"), 2
+        )
+        result.metrics[f"cpu_azurite_{short}"] = round(cpu["azurite"], 2)
+        result.metrics[f"calls_{short}"] = figures["engine_calls_per_activity"]
+        result.save()
+        print(f"[{result.engine}] {name}: {json.dumps(figures)}", flush=True)
+
+
+def engine(client: DurableOrchestrationClient, counters: Counters, result: EngineResult) -> Engine:
+    async def run(name: str, arg: Any, poll_ms: int) -> Any:
+        instance_id = await client.start_new(name, None, arg)
+        status = await client.wait_for_completion(instance_id, WAIT_MS, poll_ms)
+        if status is None or status.runtime_status.value != "Completed":
+            raise RuntimeError(f"{name} did not complete: {status and status.runtime_status}")
+        return status.output
+
+    async def chain() -> Any:
+        poll = POLL_MS["chain_16"] if counters.workload == "chain_16" else POLL_MS["chain_1"]
+        value = await run("chain3", 0, poll)
+        assert value == 3, value
+        return value
+
+    async def one() -> Any:
+        return await run("one", 0, POLL_MS["one"])
+
+    async def fan_out(n: int) -> Any:
+        value = await run("fan_out", n, POLL_MS["fan_out"])
+        assert value == n * (n + 1) // 2, value
+        return value
+
+    async def sleepers(delays: list[float]) -> list[float]:
+        ids = await asyncio.gather(*(client.start_new("sleeper", None, d) for d in delays))
+        lateness = []
+        for instance_id in ids:
+            status = await client.wait_for_completion(instance_id, WAIT_MS, POLL_MS["sleeper"])
+            if status is None or status.runtime_status.value != "Completed":
+                raise RuntimeError(f"sleeper {instance_id} did not complete")
+            lateness.append(float(status.output))
+        return lateness
+
+    async def after(name: str, activities: int) -> None:
+        await counters.after(name, activities, result)
+
+    return Engine(chain, one, fan_out, sleepers, before=counters.before, after=after)
+
+
+def registry() -> Registry:
+    reg = Registry()
+    for name, function in ORCHESTRATORS.items():
+        reg.add_orchestrator(name, function)
+    for name, (function, input_name) in ACTIVITIES.items():
+        reg.add_activity(name, function, input_name)
+    return reg
+
+
+@contextlib.asynccontextmanager
+async def hub(connection_string: str, name: str) -> AsyncIterator[TaskHub]:
+    task_hub = TaskHub.from_connection_string(connection_string, name)
+    await task_hub.create_if_not_exists()
+    try:
+        yield task_hub
+    finally:
+        await task_hub.close()
+
+
+async def run_inprocess(result: EngineResult, azurite: Azurite, hub_name: str) -> None:
+    assert azurite.pid is not None
+    cs = azurite.connection_string
+    async with hub(cs, hub_name) as client_hub, hub(cs, hub_name) as worker_hub:
+        worker = BurstWorker(worker_hub, registry(), visibility_timeout=60)
+        worker.orchestrators.local_batch = 1000
+        stop = asyncio.Event()
+
+        async def stopped() -> bool:
+            return stop.is_set()
+
+        background = asyncio.create_task(
+            worker.run_until(stopped, timeout=3600, idle_sleep=INPROCESS_IDLE_SLEEP)
+        )
+        counters = Counters(azurite.pid, client_hub, engine_hub=worker_hub)
+        try:
+            client = DurableOrchestrationClient(client_hub)
+            await run_all(result, engine(client, counters, result))
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(background, 30)
+
+
+def start_host(
+    azurite: Azurite, hub_name: str, workdir: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "AzureWebJobsStorage": azurite.connection_string,
+        "BENCH_HUB": hub_name,
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [
+        sys.executable, "-m", "orchestration", "host", "--app-dir", str(APP_DIR),
+        "--port", str(port), "--workers", "1", "--grace", "5", "--no-azurite",
+    ]  # fmt: skip
+    log_path = workdir / "host.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "Host started" not in log_path.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_process(process)
+            tail = log_path.read_text(errors="replace")[-800:]
+            raise RuntimeError(f"the host did not start: {tail}")
+        time.sleep(0.1)
+    return process, port
+
+
+async def run_host(result: EngineResult, azurite: Azurite, hub_name: str, workdir: Path) -> None:
+    assert azurite.pid is not None
+    process, port = start_host(azurite, hub_name, workdir)
+    result.server_pids.append(process.pid)
+    result.save()
+    try:
+        async with hub(azurite.connection_string, hub_name) as client_hub:
+            counters = Counters(
+                azurite.pid,
+                client_hub,
+                host_pid=process.pid,
+                stats_url=f"http://127.0.0.1:{port}/api/bench/stats",
+            )
+            await counters.engine_calls()  # wires the host's engine before the warm-up
+            client = DurableOrchestrationClient(client_hub)
+            await run_all(result, engine(client, counters, result))
+    finally:
+        stop_process(process, 20)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mode", choices=["host", "inprocess"], default="host")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    install_sigterm_handler()
+    name = "ours (host)" if args.mode == "host" else "ours (in-process)"
+    result = EngineResult(name, args.out)
+    settings = json.loads((APP_DIR / "host.json").read_text())["extensions"]
+    result.settings = {
+        "durableTask": {k: v for k, v in settings["durableTask"].items() if k != "hubName"},
+        "client_poll_ms": POLL_MS,
+    }
+    if args.mode == "host":
+        result.settings["queues"] = settings["queues"]
+    else:
+        result.settings["burst_worker"] = {"idle_sleep_s": INPROCESS_IDLE_SLEEP, "batch": 32}
+    result.save()
+    hub_name = f"Bench{uuid.uuid4().hex[:10]}"
+    with tempfile.TemporaryDirectory(prefix="bench-ours-") as tmp:
+        azurite = Azurite(Path(tmp) / "azurite")
+        try:
+            azurite.start()
+        except Exception as error:
+            result.unavailable(f"Azurite did not start: {error}")
+            return 0
+        assert azurite.pid is not None
+        result.server_pids.append(azurite.pid)
+        result.save()
+        try:
+            if args.mode == "host":
+                asyncio.run(run_host(result, azurite, hub_name, Path(tmp)))
+            else:
+                asyncio.run(run_inprocess(result, azurite, hub_name))
+        finally:
+            azurite.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""The bench's table and JSON: every engine's figures, and ours against the best peer.
+
+For each workload the best peer is the best figure among the peers (highest workflows/s,
+lowest seconds or milliseconds); `ours/best` is our figure divided by it, and the verdict
+says whether ours is ahead or behind (for times, a ratio under 1 is ahead).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common import METRICS
+
+# Ours-only figures, from the 16-caller chain and the 1,000-wide fan-out.
+OURS_ONLY: dict[str, tuple[str, str]] = {
+    "cpu_ours_chain": ("chain: CPU per activity, our processes", "ms"),
+    "cpu_azurite_chain": ("chain: CPU per activity, Azurite", "ms"),
+    "calls_chain": ("chain: engine storage calls per activity", "calls"),
+    "cpu_ours_fanout": ("fan-out 1000: CPU per activity, ours", "ms"),
+    "cpu_azurite_fanout": ("fan-out 1000: CPU per activity, Azurite", "ms"),
+    "calls_fanout": ("fan-out 1000: engine storage calls per activity", "calls"),
+}
+
+
+def is_ours(engine: dict[str, Any]) -> bool:
+    return str(engine["engine"]).startswith("ours")
+
+
+def compare(engines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per workload: the best peer and each of our rows' ratio and verdict."""
+    comparison: dict[str, Any] = {}
+    for key, (label, unit, higher) in METRICS.items():
+        peers = [
+            (e["engine"], e["metrics"][key])
+            for e in engines
+            if not is_ours(e) and key in e.get("metrics", {})
+        ]
+        entry: dict[str, Any] = {"label": label, "unit": unit, "higher_is_better": higher}
+        if peers:
+            best_name, best = (max if higher else min)(peers, key=lambda p: p[1])
+            entry["best_peer"] = {"engine": best_name, "value": best}
+            ours: dict[str, Any] = {}
+            for e in engines:
+                if is_ours(e) and key in e.get("metrics", {}):
+                    value = e["metrics"][key]
+                    ratio = value / best if best else float("inf")
+                    ahead = value > best if higher else value < best
+                    ours[e["engine"]] = {
+                        "value": value,
+                        "ratio": round(ratio, 3),
+                        "verdict": "ahead" if ahead else "behind",
+                    }
+            entry["ours"] = ours
+        comparison[key] = entry
+    return comparison
+
+
+def _number(value: float) -> str:
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}" if value < 1 else f"{value:.2f}"
+
+
+def table(engines: list[dict[str, Any]], comparison: dict[str, Any]) -> str:
+    """One row per engine per workload, then the ours-only figures and unavailable peers."""
+    width = max([len(e["engine"]) for e in engines] + [12])
+    lines = [
+        f"{'workload':<30} {'engine':<{width}} {'value':>9} {'unit':<5} {'ours/best peer':<22}",
+        "-" * (30 + width + 42),
+    ]
+    for key, entry in comparison.items():
+        label = entry["label"]
+        best = entry.get("best_peer")
+        for e in engines:
+            metrics = e.get("metrics", {})
+            if key not in metrics:
+                if key in e.get("errors", {}) or e["status"] == "ok":
+                    reason = e.get("errors", {}).get(key, "not measured")
+                    lines.append(f"{label:<30} {e['engine']:<{width}} {'-':>9} {'':<5} {reason}")
+                    label = ""
+                continue
+            note = ""
+            if best and e["engine"] == best["engine"]:
+                note = "best peer"
+            elif is_ours(e) and best:
+                ours = entry["ours"][e["engine"]]
+                note = f"{ours['ratio']:.2f}x  {ours['verdict']}"
+            lines.append(
+                f"{label:<30} {e['engine']:<{width}} {_number(metrics[key]):>9} "
+                f"{entry['unit']:<5} {note}"
+            )
+            label = ""
+    ours_rows = [e for e in engines if is_ours(e)]
+    if ours_rows:
+        lines.append("")
+        lines.append("ours only (CPU and storage calls per activity round trip):")
+        for key, (label, unit) in OURS_ONLY.items():
+            for e in ours_rows:
+                if key in e.get("metrics", {}):
+                    lines.append(
+                        f"{label:<45} {e['engine']:<{width}} {_number(e['metrics'][key]):>7} {unit}"
+                    )
+    down = [e for e in engines if e["status"] != "ok"]
+    if down:
+        lines.append("")
+        lines.extend(f"{e['engine']}: {e['status']}" for e in down)
+    return "\n".join(lines)
