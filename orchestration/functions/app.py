@@ -165,6 +165,10 @@ class DFApp(_DurableDecorators, func.FunctionApp):
 
     register_blueprint = register_functions
 
+    async def aclose(self) -> None:
+        """Release the engine's connections; the local host calls this when it stops."""
+        await self.engine.aclose()
+
     def get_functions(self) -> Any:
         """Index the app; the default HTTP starter steps aside for an app's own starter.
 

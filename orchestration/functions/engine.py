@@ -70,6 +70,12 @@ class Engine:
                 log.info("task hub %s ready", self.settings.hub_name)
         return self._runtime
 
+    async def aclose(self) -> None:
+        """Close this process's storage connections (the local host calls it on stop)."""
+        runtime, self._runtime = self._runtime, None
+        if runtime is not None and runtime.loop is asyncio.get_running_loop():
+            await runtime.hub.close()
+
     async def client(self, base_url: str | None = None) -> DurableOrchestrationClient:
         runtime = await self.runtime()
         urls = ManagementUrls(base_url or f"http://localhost:7071/{self.settings.route_prefix}")

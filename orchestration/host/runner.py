@@ -12,7 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.host.app_loader import AppLoadError, FunctionSpec, load_app
+from orchestration.host.app_loader import (
+    AppLoadError,
+    FunctionSpec,
+    find_app,
+    import_app_module,
+    index_app,
+)
 from orchestration.host.azurite import Azurite, AzuriteError, is_listening
 from orchestration.host.bindings import (
     BindingConfigError,
@@ -109,6 +115,7 @@ class FunctionHost:
     config: HostConfig
     registry: BindingRegistry | None = None
     functions: list[FunctionSpec] = field(default_factory=list, init=False)
+    app_object: object | None = field(default=None, init=False)
     keys: HostKeys | None = field(default=None, init=False)
     context: HostContext | None = field(default=None, init=False)
     _listeners: list[Listener] = field(default_factory=list, init=False)
@@ -129,7 +136,8 @@ class FunctionHost:
         try:
             host_json = HostJson.load(app_dir)
             registry = self.registry or build_registry(self.config.extensions, settings)
-            self.functions = load_app(app_dir)
+            self.app_object = find_app(import_app_module(app_dir))
+            self.functions = index_app(self.app_object)
         except (HostConfigError, AppLoadError, ExtensionError) as err:
             raise HostStartupError(str(err)) from err
         threads = int(
@@ -203,6 +211,14 @@ class FunctionHost:
         log.info("Host stopped (pid %d)", os.getpid())
 
     async def _release(self) -> None:
+        # Not part of the Functions model: an app object may offer `aclose()` to release what
+        # it holds (connections) when this host stops; Azure simply ends the process.
+        close = getattr(self.app_object, "aclose", None)
+        if callable(close):
+            try:
+                await close()
+            except Exception:
+                log.exception("the app's aclose() failed")
         if self.context is not None:
             await self.context.storage.close()
         if self._executor is not None:
