@@ -1,0 +1,125 @@
+"""What every management endpoint shares: JSON answers, the error mapping, the client, the key.
+
+Every error answers with a JSON body `{"error": ..., "detail": ...}`. A handler raises
+`BadRequest` (from `validation`) for bad input; `guarded` turns that, invalid names and the
+storage service's refusals into 4xx answers, and storage outages into 503. Anything else is
+a bug: it propagates, and the host answers 500 and logs the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import azure.functions as func
+
+from orchestration.client import DurableOrchestrationClient
+from orchestration.functions.management.validation import BadRequest
+from orchestration.storage.names import InvalidNameError
+from orchestration.storage.transport.errors import RequestTooLarge, StorageError
+
+if TYPE_CHECKING:
+    from orchestration.functions.engine import Engine
+
+log = logging.getLogger("orchestration.management")
+
+JSON = "application/json"
+MANAGEMENT_KEY_SETTING = "DURABLE_MANAGEMENT_KEY"
+
+Handler = Callable[["Engine", func.HttpRequest], Awaitable[func.HttpResponse]]
+
+
+def base_url(engine: Engine, request: func.HttpRequest | None) -> str | None:
+    """`scheme://host/{routePrefix}` of the request (None without a request)."""
+    if request is None:
+        return None
+    parts = urlsplit(request.url)
+    prefix = engine.settings.route_prefix
+    return f"{parts.scheme}://{parts.netloc}/{prefix}".rstrip("/")
+
+
+def error(status: int, title: str, detail: str = "", **extra: Any) -> func.HttpResponse:
+    """An error answer: `{"error": title, "detail": detail}` and any `extra` fields."""
+    body = {"error": title, "detail": detail, **extra}
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=JSON)
+
+
+def answer(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, mimetype=JSON, headers=headers or {}
+    )
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def management_key() -> str | None:
+    """The key check-status URLs carry when the request itself carried none.
+
+    Azure keeps function keys in the host, out of the app's reach, so an app that wants URLs
+    with a key for callers that came without one (an anonymous starter) names one in the
+    `DURABLE_MANAGEMENT_KEY` app setting (e.g. a function key created for the purpose).
+    """
+    return os.environ.get(MANAGEMENT_KEY_SETTING) or None
+
+
+async def client_for(engine: Engine, request: func.HttpRequest) -> DurableOrchestrationClient:
+    """The durable client for a request; its URLs carry the request's key or the setting's."""
+    client = await engine.client(base_url(engine, request))
+    if client.urls.code is None:
+        client.urls.code = management_key()
+    return client
+
+
+def query_values(request: func.HttpRequest, name: str) -> list[str]:
+    """Every value of a repeated query parameter (`HttpRequest.params` keeps only one)."""
+    try:
+        values = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get(name)
+    except ValueError:
+        values = None
+    if values:
+        return values
+    single = request.params.get(name)
+    return [single] if single is not None else []
+
+
+def route_value(request: func.HttpRequest, name: str) -> str:
+    return request.route_params.get(name) or ""
+
+
+def guarded(handler: Handler) -> Handler:
+    """Map expected failures to 4xx/503 answers with a JSON body."""
+
+    @functools.wraps(handler)
+    async def run(engine: Engine, request: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return await handler(engine, request)
+        except BadRequest as failure:
+            return error(failure.status, failure.error, failure.detail)
+        except InvalidNameError as failure:
+            return error(400, "Invalid request", str(failure))
+        except RequestTooLarge as failure:
+            return error(413, "Payload too large", failure.message)
+        except StorageError as failure:
+            if 400 <= failure.status < 500 and failure.status not in (401, 403, 408, 429):
+                return error(
+                    400,
+                    "Invalid request",
+                    f"Storage refused a value of this request ({failure.status} "
+                    f"{failure.code or ''}).".replace(" )", ")"),
+                )
+            log.warning("storage unavailable: %s", failure)
+            return error(503, "Storage unavailable", str(failure))
+
+    return run

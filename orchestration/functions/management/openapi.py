@@ -1,0 +1,354 @@
+"""The OpenAPI 3.0 document of the management API (`/{routePrefix}/durabletask/openapi.json`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestration.core.status import OrchestrationRuntimeStatus
+from orchestration.functions.management.validation import MAX_REASON_CHARS, MAX_TOP
+from orchestration.storage.names import MAX_EVENT_NAME_LENGTH, MAX_INSTANCE_ID_LENGTH
+
+_REF_ERROR = {"$ref": "#/components/schemas/Error"}
+_JSON_ERROR = {"application/json": {"schema": _REF_ERROR}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _JSON_ERROR}
+
+
+def _path_param(name: str, max_length: int, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1, "maxLength": max_length},
+    }
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_BOOL = {"type": "boolean"}
+_TIME = {"type": "string", "format": "date-time"}
+_STATUSES = [s.value for s in OrchestrationRuntimeStatus]
+_INSTANCE_ID = _path_param("instanceId", MAX_INSTANCE_ID_LENGTH, "The instance id.")
+_REASON = _query("reason", {"type": "string", "maxLength": MAX_REASON_CHARS}, "Why.")
+_ANY_JSON = {"description": "Any JSON value", "nullable": True}
+_JSON_BODY = {"required": False, "content": {"application/json": {"schema": _ANY_JSON}}}
+_CHECK_STATUS = {
+    "description": "Started: the check-status payload (management URLs).",
+    "headers": {"Location": {"schema": {"type": "string"}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckStatus"}}},
+}
+_FILTERS = [
+    _query("createdTimeFrom", _TIME, "Instances created at or after this time."),
+    _query("createdTimeTo", _TIME, "Instances created at or before this time."),
+    _query(
+        "runtimeStatus",
+        {"type": "string"},
+        f"Comma-separated runtime statuses: {', '.join(_STATUSES)}.",
+    ),
+]
+
+
+def _operation(
+    summary: str,
+    responses: dict[str, Any],
+    parameters: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    tag: str = "Durable Functions",
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "parameters": parameters or [],
+        "responses": {
+            **responses,
+            "400": _error("Invalid input"),
+            "401": {"description": "Missing or wrong key"},
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+def _steer(verb: str, gone: str = "410") -> dict[str, Any]:
+    return {
+        "post": _operation(
+            f"{verb.capitalize()} an instance",
+            {
+                "202": {"description": "Accepted"},
+                "404": _error("No such instance"),
+                gone: _error("The instance's status does not allow it"),
+            },
+            [_INSTANCE_ID, _REASON],
+        )
+    }
+
+
+def _dapr_steer(verb: str, code: str) -> dict[str, Any]:
+    return {
+        "post": _operation(
+            f"{verb.capitalize()} a workflow instance",
+            {
+                "202": {"description": "Accepted"},
+                "404": _error("No such instance"),
+                code: _error("The instance's status does not allow it"),
+            },
+            [_INSTANCE_ID, _REASON],
+            tag="Dapr",
+        )
+    }
+
+
+def document(route_prefix: str) -> dict[str, Any]:
+    """The API's OpenAPI document; paths are relative to the server `/{route_prefix}`."""
+    status_ok = {
+        "description": "The instance's status",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
+    }
+    paths: dict[str, Any] = {
+        "/orchestrators/{functionName}/{instanceId}": {
+            "post": _operation(
+                "Start an orchestration with a chosen instance id",
+                {
+                    "202": _CHECK_STATUS,
+                    "409": _error("The instance exists and is running"),
+                    "413": _error("Body too large"),
+                },
+                [_path_param("functionName", 128, "Orchestrator name"), _INSTANCE_ID],
+                _JSON_BODY,
+            )
+        },
+        "/orchestrators/{functionName}": {
+            "post": _operation(
+                "Start an orchestration",
+                {"202": _CHECK_STATUS, "413": _error("Body too large")},
+                [_path_param("functionName", 128, "Orchestrator name")],
+                _JSON_BODY,
+            )
+        },
+        "/durabletask/instances": {
+            "get": _operation(
+                "Query instances (paged through the x-ms-continuation-token header)",
+                {
+                    "200": {
+                        "description": "One page of statuses",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/Status"},
+                                }
+                            }
+                        },
+                    }
+                },
+                [
+                    *_FILTERS,
+                    _query("instanceIdPrefix", {"type": "string"}, "Ids starting with this."),
+                    _query("showInput", _BOOL, "Include inputs (default true)."),
+                    _query(
+                        "top",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_TOP},
+                        "Page size (default 100).",
+                    ),
+                    {
+                        "name": "x-ms-continuation-token",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                ],
+            ),
+            "delete": _operation(
+                "Purge finished instances by filter",
+                {"200": {"description": "Purged"}, "404": _error("Nothing matched")},
+                _FILTERS,
+            ),
+        },
+        "/durabletask/instances/{instanceId}": {
+            "get": _operation(
+                "An instance's status",
+                {
+                    "200": status_ok,
+                    "202": status_ok,
+                    "404": _error("No such instance"),
+                    "500": {"description": "Failed, with returnInternalServerErrorOnFailure"},
+                },
+                [
+                    _INSTANCE_ID,
+                    _query("showHistory", _BOOL, "Include historyEvents."),
+                    _query("showHistoryOutput", _BOOL, "Include inputs/results in history."),
+                    _query("showInput", _BOOL, "Include the input (default true)."),
+                    _query("returnInternalServerErrorOnFailure", _BOOL, "500 when Failed."),
+                ],
+            ),
+            "delete": _operation(
+                "Purge a finished instance",
+                {
+                    "200": {"description": "Purged"},
+                    "404": _error("No such instance"),
+                    "412": _error("Still running"),
+                },
+                [_INSTANCE_ID],
+            ),
+        },
+        "/durabletask/instances/{instanceId}/raiseEvent/{eventName}": {
+            "post": _operation(
+                "Send an event to a running instance",
+                {
+                    "202": {"description": "Accepted"},
+                    "404": _error("No such instance"),
+                    "410": _error("The instance has finished"),
+                    "413": _error("Body too large"),
+                },
+                [_INSTANCE_ID, _path_param("eventName", MAX_EVENT_NAME_LENGTH, "Event name")],
+                _JSON_BODY,
+            )
+        },
+        "/durabletask/instances/{instanceId}/terminate": _steer("terminate"),
+        "/durabletask/instances/{instanceId}/suspend": _steer("suspend"),
+        "/durabletask/instances/{instanceId}/resume": _steer("resume"),
+        "/durabletask/instances/{instanceId}/rewind": _steer("rewind", "412"),
+        "/durabletask/instances/{instanceId}/restart": {
+            "post": _operation(
+                "Start the instance's orchestrator again with the same input",
+                {
+                    "202": _CHECK_STATUS,
+                    "404": _error("No such instance"),
+                    "409": _error("Same id and still running"),
+                },
+                [_INSTANCE_ID, _query("restartWithNewInstanceId", _BOOL, "Default true.")],
+            )
+        },
+        "/v1.0/workflows/dapr/{workflowName}/start": {
+            "post": _operation(
+                "Start a workflow (Dapr)",
+                {
+                    "202": {"description": 'Started: {"instanceID": ...}'},
+                    "409": _error("The instance exists and is running"),
+                    "413": _error("Body too large"),
+                },
+                [
+                    _path_param("workflowName", 128, "Workflow name"),
+                    _query(
+                        "instanceID",
+                        {"type": "string", "maxLength": MAX_INSTANCE_ID_LENGTH},
+                        "Instance id (default: generated).",
+                    ),
+                ],
+                _JSON_BODY,
+                tag="Dapr",
+            )
+        },
+        "/v1.0/workflows/dapr/{instanceId}": {
+            "get": _operation(
+                "A workflow instance (Dapr)",
+                {
+                    "200": {"description": "instanceID, workflowName, runtimeStatus, properties"},
+                    "404": _error("No such instance"),
+                },
+                [_INSTANCE_ID],
+                tag="Dapr",
+            )
+        },
+        "/v1.0/workflows/dapr/{instanceId}/raiseEvent/{eventName}": {
+            "post": _operation(
+                "Send an event to a workflow instance (Dapr)",
+                {
+                    "202": {"description": "Accepted"},
+                    "404": _error("No such instance"),
+                    "410": _error("The instance has finished"),
+                    "413": _error("Body too large"),
+                },
+                [_INSTANCE_ID, _path_param("eventName", MAX_EVENT_NAME_LENGTH, "Event name")],
+                _JSON_BODY,
+                tag="Dapr",
+            )
+        },
+        "/v1.0/workflows/dapr/{instanceId}/terminate": _dapr_steer("terminate", "410"),
+        "/v1.0/workflows/dapr/{instanceId}/pause": _dapr_steer("pause", "410"),
+        "/v1.0/workflows/dapr/{instanceId}/resume": _dapr_steer("resume", "410"),
+        "/v1.0/workflows/dapr/{instanceId}/purge": _dapr_steer("purge", "412"),
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Durable orchestration management API",
+            "version": "1.0",
+            "description": "Durable Functions' instance API and Dapr's workflow API over one "
+            "task hub. Send a function key as the x-functions-key header or the code query "
+            "parameter.",
+        },
+        "servers": [{"url": f"/{route_prefix}".rstrip("/") or "/"}],
+        "security": [{"functionKeyHeader": []}, {"functionKeyQuery": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "detail"],
+                    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+                },
+                "Status": {
+                    "type": "object",
+                    "required": [
+                        "name",
+                        "instanceId",
+                        "runtimeStatus",
+                        "createdTime",
+                        "lastUpdatedTime",
+                    ],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "instanceId": {"type": "string"},
+                        "runtimeStatus": {"type": "string", "enum": _STATUSES},
+                        "input": _ANY_JSON,
+                        "customStatus": _ANY_JSON,
+                        "output": _ANY_JSON,
+                        "createdTime": {"type": "string"},
+                        "lastUpdatedTime": {"type": "string"},
+                        "historyEvents": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "CheckStatus": {
+                    "type": "object",
+                    "required": [
+                        "id",
+                        "statusQueryGetUri",
+                        "sendEventPostUri",
+                        "terminatePostUri",
+                        "purgeHistoryDeleteUri",
+                    ],
+                    "properties": {
+                        name: {"type": "string"}
+                        for name in (
+                            "id",
+                            "statusQueryGetUri",
+                            "sendEventPostUri",
+                            "terminatePostUri",
+                            "rewindPostUri",
+                            "purgeHistoryDeleteUri",
+                            "restartPostUri",
+                            "suspendPostUri",
+                            "resumePostUri",
+                        )
+                    },
+                },
+            },
+        },
+    }
