@@ -80,7 +80,8 @@ def timeline(history: list[dict[str, Any]]) -> str:
     sub-orchestrations and timers measured from when they were scheduled."""
     if not history:
         return "(no history)"
-    start = _time(history[0])
+    times = [t for t in (_time(e) for e in history) if t is not None]
+    start = min(times) if times else None
     scheduled: dict[int, tuple[str, datetime | None]] = {}
     timers: dict[int, datetime | None] = {}
     rows: list[list[str]] = []
