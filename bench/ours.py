@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,14 @@ ROOT = HERE.parent
 APP_DIR = HERE / "app"
 sys.path[:0] = [str(ROOT), str(APP_DIR)]
 
+from azurite_log import AccessLog  # noqa: E402
 from bench_workflows import ACTIVITIES, ORCHESTRATORS  # noqa: E402
 from common import (  # noqa: E402
     EngineResult,
     cpu_seconds,
     free_port,
     install_sigterm_handler,
+    percentile,
     stop_process,
 )
 from workloads import Engine, run_all  # noqa: E402
@@ -69,6 +72,7 @@ class Counters:
 
     azurite_pid: int
     client_hub: TaskHub
+    access_log: AccessLog
     host_pid: int | None = None
     stats_url: str | None = None
     engine_hub: TaskHub | None = None  # in-process: the worker's hub
@@ -100,6 +104,7 @@ class Counters:
         if name in MEASURED:
             await self.engine_calls()
             self.client_hub.account.reset_stats()
+            self.access_log.take()
             self.marks = self._cpu()
 
     async def after(self, name: str, activities: int, result: EngineResult) -> None:
@@ -109,13 +114,25 @@ class Counters:
         cpu = {k: (v - self.marks[k]) * 1000 / activities for k, v in self._cpu().items()}
         engine = await self.engine_calls()
         client = self.client_hub.account.reset_stats()
+        served = self.access_log.take()
+        total, engine_total, client_total = (
+            sum(served.values()),
+            sum(engine.values()),
+            sum(client.values()),
+        )
         figures = {
             "activities": activities,
             "cpu_ms_per_activity": {k: round(v, 2) for k, v in cpu.items()},
-            "engine_calls_per_activity": round(sum(engine.values()) / activities, 2),
-            "client_calls_per_activity": round(sum(client.values()) / activities, 2),
+            "engine_calls_per_activity": round(engine_total / activities, 2),
+            "client_calls_per_activity": round(client_total / activities, 2),
+            "azurite_requests_per_activity": round(total / activities, 2),
+            # what neither the engine nor the client counted: the host's queue listeners
+            "other_requests_per_activity": round(
+                (total - engine_total - client_total) / activities, 2
+            ),
             "engine_calls": dict(sorted(engine.items())),
             "client_calls": dict(sorted(client.items())),
+            "azurite_requests": served,
         }
         result.extra[name] = figures
         short = "chain" if name == "chain_16" else "fanout"
@@ -124,16 +141,26 @@ class Counters:
         )
         result.metrics[f"cpu_azurite_{short}"] = round(cpu["azurite"], 2)
         result.metrics[f"calls_{short}"] = figures["engine_calls_per_activity"]
+        result.metrics[f"requests_{short}"] = figures["azurite_requests_per_activity"]
         result.save()
         print(f"[{result.engine}] {name}: {json.dumps(figures)}", flush=True)
 
 
-def engine(client: DurableOrchestrationClient, counters: Counters, result: EngineResult) -> Engine:
+def engine(
+    client: DurableOrchestrationClient,
+    counters: Counters,
+    result: EngineResult,
+    samples: list[tuple[str, float, float, float]],
+) -> Engine:
     async def run(name: str, arg: Any, poll_ms: int) -> Any:
+        began = time.time()
         instance_id = await client.start_new(name, None, arg)
+        started = time.time()
         status = await client.wait_for_completion(instance_id, WAIT_MS, poll_ms)
         if status is None or status.runtime_status.value != "Completed":
             raise RuntimeError(f"{name} did not complete: {status and status.runtime_status}")
+        if name == "one":
+            samples.append((instance_id, began, started, time.time()))
         return status.output
 
     async def chain() -> Any:
@@ -164,6 +191,43 @@ def engine(client: DurableOrchestrationClient, counters: Counters, result: Engin
         await counters.after(name, activities, result)
 
     return Engine(chain, one, fan_out, sleepers, before=counters.before, after=after)
+
+
+async def anatomy(
+    client: DurableOrchestrationClient, samples: list[tuple[str, float, float, float]]
+) -> dict[str, float]:
+    """Where a 1-activity workflow's latency goes (medians, ms), from its recorded times:
+    the client's start call; start -> first orchestrator step (queue pickup); first step ->
+    completion commit (the engine's work); commit -> seen by the client's polling."""
+    parts: dict[str, list[float]] = {"start_call": [], "pickup": [], "engine": [], "observe": []}
+    for instance_id, began, started, observed in samples[-30:]:
+        status = await client.get_status(instance_id, show_history=True)
+        if status is None or not status.history:
+            continue
+        steps = [
+            datetime.fromisoformat(e["Timestamp"]).timestamp()
+            for e in status.history
+            if e.get("EventType") == "OrchestratorStarted" and "Timestamp" in e
+        ]
+        if not steps:
+            continue
+        done = status.last_updated_time.timestamp()
+        parts["start_call"].append(started - began)
+        parts["pickup"].append(steps[0] - status.created_time.timestamp())
+        parts["engine"].append(done - steps[0])
+        parts["observe"].append(observed - done)
+    return {k: round(percentile(v, 50) * 1000, 1) for k, v in parts.items() if v}
+
+
+async def drive(
+    result: EngineResult, client: DurableOrchestrationClient, counters: Counters
+) -> None:
+    samples: list[tuple[str, float, float, float]] = []
+    await run_all(result, engine(client, counters, result, samples))
+    with contextlib.suppress(Exception):
+        parts = result.extra["latency_anatomy_ms_p50"] = await anatomy(client, samples)
+        result.save()
+        print(f"[{result.engine}] latency anatomy (ms, p50): {parts}")
 
 
 def registry() -> Registry:
@@ -199,10 +263,12 @@ async def run_inprocess(result: EngineResult, azurite: Azurite, hub_name: str) -
         background = asyncio.create_task(
             worker.run_until(stopped, timeout=3600, idle_sleep=INPROCESS_IDLE_SLEEP)
         )
-        counters = Counters(azurite.pid, client_hub, engine_hub=worker_hub)
+        counters = Counters(
+            azurite.pid, client_hub, AccessLog(azurite.location / "azurite.log"),
+            engine_hub=worker_hub,
+        )  # fmt: skip
         try:
-            client = DurableOrchestrationClient(client_hub)
-            await run_all(result, engine(client, counters, result))
+            await drive(result, DurableOrchestrationClient(client_hub), counters)
         finally:
             stop.set()
             with contextlib.suppress(Exception):
@@ -249,12 +315,12 @@ async def run_host(result: EngineResult, azurite: Azurite, hub_name: str, workdi
             counters = Counters(
                 azurite.pid,
                 client_hub,
+                AccessLog(azurite.location / "azurite.log"),
                 host_pid=process.pid,
                 stats_url=f"http://127.0.0.1:{port}/api/bench/stats",
             )
             await counters.engine_calls()  # wires the host's engine before the warm-up
-            client = DurableOrchestrationClient(client_hub)
-            await run_all(result, engine(client, counters, result))
+            await drive(result, DurableOrchestrationClient(client_hub), counters)
     finally:
         stop_process(process, 20)
 

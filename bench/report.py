@@ -16,9 +16,11 @@ OURS_ONLY: dict[str, tuple[str, str]] = {
     "cpu_ours_chain": ("chain: CPU per activity, our processes", "ms"),
     "cpu_azurite_chain": ("chain: CPU per activity, Azurite", "ms"),
     "calls_chain": ("chain: engine storage calls per activity", "calls"),
+    "requests_chain": ("chain: all Azurite requests per activity", "calls"),
     "cpu_ours_fanout": ("fan-out 1000: CPU per activity, ours", "ms"),
     "cpu_azurite_fanout": ("fan-out 1000: CPU per activity, Azurite", "ms"),
     "calls_fanout": ("fan-out 1000: engine storage calls per activity", "calls"),
+    "requests_fanout": ("fan-out 1000: all Azurite requests per activity", "calls"),
 }
 
 
