@@ -114,7 +114,14 @@ def test_json_bodies() -> None:
     with pytest.raises(BadRequest) as too_big:
         parse_json_body(b"[" + b"1," * 50 + b"1]", 20)
     assert too_big.value.status == 413
-    for bad in (b"{", b"\xff\xfe", b"[1,]", b"[" * 100_000 + b"]" * 100_000):
+    for bad in (
+        b"{",
+        b"\xff\xfe",
+        b"[1,]",
+        b"[" * 100_000 + b"]" * 100_000,
+        b"[NaN]",
+        b"-Infinity",
+    ):
         with pytest.raises(BadRequest) as caught:
             parse_json_body(bad, 10**7)
         assert caught.value.status == 400

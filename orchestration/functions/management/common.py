@@ -109,6 +109,8 @@ def guarded(handler: Handler) -> Handler:
             return error(failure.status, failure.error, failure.detail)
         except InvalidNameError as failure:
             return error(400, "Invalid request", str(failure))
+        except RecursionError:
+            return error(400, "Invalid request", "The JSON value is nested too deeply.")
         except RequestTooLarge as failure:
             return error(413, "Payload too large", failure.message)
         except StorageError as failure:

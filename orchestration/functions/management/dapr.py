@@ -95,6 +95,8 @@ def dapr_guarded(handler: Callable[..., Awaitable[func.HttpResponse]]) -> Any:
             return _dapr_error(failure.status, code, failure.error, failure.detail)
         except InvalidNameError as failure:
             return _dapr_error(400, "ERR_BAD_REQUEST", "Invalid request", str(failure))
+        except RecursionError:
+            return _dapr_error(400, "ERR_BAD_REQUEST", "Invalid request", "Nested too deeply.")
         except RequestTooLarge as failure:
             return _dapr_error(413, "ERR_REQUEST_TOO_LARGE", "Payload too large", failure.message)
         except StorageError as failure:

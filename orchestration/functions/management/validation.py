@@ -178,12 +178,16 @@ def parse_json_body(body: bytes | None, limit: int) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as failure:
         detail = str(failure) if not isinstance(failure, RecursionError) else "nested too deeply"
         raise BadRequest(
             "Malformed JSON", f"The request body is not valid JSON: {detail}"
         ) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _key_prefix(prefix: str) -> str:
