@@ -146,26 +146,36 @@ async def wait(
     loop = asyncio.get_running_loop()
     began = loop.time()
     last: tuple[Any, ...] | None = None
+    updated: datetime | None = None
+    history: list[dict[str, Any]] = []
     while True:
-        status = await client.get_status(instance_id, show_history=True)
+        status = await client.get_status(instance_id, show_input=True)
         if status is None:
             return None
-        steps = len(status.history or [])
+        if status.last_updated_time != updated and not quiet:
+            # The history is read again only when the instance took a step.
+            detailed = await client.get_status(instance_id, show_history=True)
+            history = (detailed.history if detailed else None) or []
+            updated = status.last_updated_time
+        steps = len(history)
         seen = (status.runtime_status, json.dumps(status.custom_status, default=str), steps)
         if seen != last and not quiet:
-            custom = (
-                f"  custom status: {render.short(status.custom_status)}"
-                if (status.custom_status is not None)
-                else ""
+            latest = next(
+                (e for e in reversed(history) if e.get("EventType") != "OrchestratorStarted"), None
             )
+            step = ""
+            if latest is not None:
+                step = f"  last: {latest.get('EventType')} {latest.get('Name') or ''}".rstrip()
+            custom = ""
+            if status.custom_status is not None:
+                custom = f"  custom status: {render.short(status.custom_status)}"
             out.write(
                 f"  {render.duration(loop.time() - began):>7}  {status.runtime_status.value:<10}"
-                f" {steps} history events{custom}\n"
+                f" {steps} history events{step}{custom}\n"
             )
             out.flush()
             last = seen
         if status.runtime_status.is_terminal or loop.time() - began >= timeout:
-            status.history = None
             return status
         await asyncio.sleep(interval)
 
