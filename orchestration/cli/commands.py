@@ -33,7 +33,7 @@ from orchestration.functions.management.validation import (
     InstanceQuery,
     parse_statuses,
 )
-from orchestration.storage.hub import STATE_ROW, InstanceExistsError, TaskHub
+from orchestration.storage.hub import STATE_ROW, ConcurrencyError, InstanceExistsError, TaskHub
 from orchestration.storage.names import InvalidNameError, odata_string
 from orchestration.storage.transport.errors import ResourceNotFound, StorageError
 
@@ -397,6 +397,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         message, code = str(failure), 1
     except InstanceNotFoundError as failure:
         message, code = str(failure), 1
+    except ConcurrencyError:
+        message, code = "the instance took a step meanwhile; run the command again", 1
     except StorageError as failure:
         if failure.status == 0:
             message = f"cannot reach storage ({failure.operation}): {failure.message}"

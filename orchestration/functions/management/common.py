@@ -21,6 +21,7 @@ import azure.functions as func
 
 from orchestration.client import DurableOrchestrationClient
 from orchestration.functions.management.validation import BadRequest
+from orchestration.storage.hub import ConcurrencyError
 from orchestration.storage.names import InvalidNameError
 from orchestration.storage.transport.errors import RequestTooLarge, StorageError
 
@@ -111,6 +112,10 @@ def guarded(handler: Handler) -> Handler:
             return error(400, "Invalid request", str(failure))
         except RecursionError:
             return error(400, "Invalid request", "The JSON value is nested too deeply.")
+        except ConcurrencyError:
+            return error(
+                409, "Instance changed meanwhile", "It took a step during the request; retry."
+            )
         except RequestTooLarge as failure:
             return error(413, "Payload too large", failure.message)
         except StorageError as failure:

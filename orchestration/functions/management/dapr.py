@@ -37,7 +37,7 @@ from orchestration.functions.management.validation import (
     parse_json_body,
     parse_reason,
 )
-from orchestration.storage.hub import InstanceExistsError
+from orchestration.storage.hub import ConcurrencyError, InstanceExistsError
 from orchestration.storage.names import InvalidNameError
 from orchestration.storage.transport.errors import RequestTooLarge, StorageError
 
@@ -97,6 +97,8 @@ def dapr_guarded(handler: Callable[..., Awaitable[func.HttpResponse]]) -> Any:
             return _dapr_error(400, "ERR_BAD_REQUEST", "Invalid request", str(failure))
         except RecursionError:
             return _dapr_error(400, "ERR_BAD_REQUEST", "Invalid request", "Nested too deeply.")
+        except ConcurrencyError:
+            return _dapr_error(409, "ERR_CONFLICT", "Instance changed meanwhile", "Retry.")
         except RequestTooLarge as failure:
             return _dapr_error(413, "ERR_REQUEST_TOO_LARGE", "Payload too large", failure.message)
         except StorageError as failure:
