@@ -88,7 +88,10 @@ class ActivityWorker:
         return event
 
     async def handle(self, message: ActivityMessage) -> None:
-        event = await self.execute(message)
+        await self.report(message, await self.execute(message))
+
+    async def report(self, message: ActivityMessage, event: HistoryEvent) -> None:
+        """Deliver an activity's result (or failure) to its instance."""
         result = ControlMessage(message.instance_id, event, message.execution_id)
         if self.apply_result is not None:
             await self.apply_result(result)

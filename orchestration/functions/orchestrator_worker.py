@@ -30,6 +30,7 @@ from orchestration.core.actions import (
 from orchestration.core.executor import ExecutionResult, OrchestrationSession
 from orchestration.core.history import (
     EventRaised,
+    ExecutionCompleted,
     ExecutionResumed,
     ExecutionStarted,
     ExecutionSuspended,
@@ -438,6 +439,40 @@ class OrchestratorWorker:
                 )
                 done = SubOrchestrationInstanceFailed(-1, now, parent.task_scheduled_id, failure)
             await hub.send_control(ControlMessage(parent.instance_id, done, None))
+
+    async def fail_instance(self, instance_id: str, failure: FailureDetails) -> bool:
+        """End a running instance as Failed without running its code (a poisoned message)."""
+        self._cache.pop(instance_id, None)
+        for _attempt in range(MAX_COMMIT_ATTEMPTS):
+            state = await self.hub.read_state(instance_id)
+            if state is None or state.status.is_terminal:
+                return False
+            now = self.clock()
+            completion = CompleteOrchestration(-1, OrchestrationRuntimeStatus.Failed, None, failure)
+            events: list[HistoryEvent] = [
+                OrchestratorStarted(-1, now),
+                ExecutionCompleted(-1, now, OrchestrationRuntimeStatus.Failed, None, failure),
+            ]
+            after = replace(
+                state,
+                status=OrchestrationRuntimeStatus.Failed,
+                failure=failure,
+                output=None,
+                updated_at=now,
+                steps=state.steps + 1,
+            )
+            try:
+                new_state = await self.hub.commit(state, after, events)
+            except ConcurrencyError:
+                continue
+            log.error(
+                "instance failed: %s",
+                failure.message,
+                extra={"instance_id": instance_id, "event": "poison"},
+            )
+            await self._send_action(new_state, completion, now)
+            return True
+        return False
 
     async def _repair(self, state: InstanceState, session: OrchestrationSession) -> None:
         """A message came back: whatever its worker should have sent, send again."""

@@ -53,6 +53,7 @@ class EngineSettings:
     local_activities: bool = True
     local_activity_max_batch: int = 8
     direct_results: bool = True
+    max_dequeue_count: int = 5
 
     @property
     def names(self) -> HubNames:
@@ -90,4 +91,5 @@ class EngineSettings:
             local_activities=bool(durable.get("localActivities", True)),
             local_activity_max_batch=int(durable.get("localActivityMaxBatch", 8)),
             direct_results=bool(durable.get("directResults", True)),
+            max_dequeue_count=int((extensions.get("queues") or {}).get("maxDequeueCount", 5)),
         )

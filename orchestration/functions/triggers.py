@@ -17,6 +17,7 @@ from typing import Any
 import azure.functions as func
 
 from orchestration.core import serialization
+from orchestration.core.history import FailureDetails, TaskFailed
 from orchestration.functions.engine import Engine
 from orchestration.storage.hub import InstanceExistsError, TaskHub
 from orchestration.storage.messages import (
@@ -55,7 +56,19 @@ async def on_control_message(engine: Engine, message: func.QueueMessage) -> None
     except (MalformedMessageError, InvalidNameError) as error:
         await _poison(runtime.hub, runtime.hub.names.control_queue, body, str(error))
         return
-    await runtime.orchestrators.handle(decoded, message.dequeue_count or 1)
+    attempts = message.dequeue_count or 1
+    if attempts >= engine.settings.max_dequeue_count:
+        # Earlier attempts crashed or timed out; running the step again may crash again.
+        queue = runtime.hub.names.control_queue
+        reason = (
+            f"A message for this instance could not be processed in {attempts} attempts (the "
+            f"worker crashed, timed out or failed each time); it was moved to {queue}-poison."
+        )
+        await _poison(runtime.hub, queue, body, reason)
+        failure = FailureDetails("PoisonMessageError", reason)
+        await runtime.orchestrators.fail_instance(decoded.instance_id, failure)
+        return
+    await runtime.orchestrators.handle(decoded, attempts)
 
 
 async def on_work_item(engine: Engine, message: func.QueueMessage) -> None:
@@ -68,6 +81,20 @@ async def on_work_item(engine: Engine, message: func.QueueMessage) -> None:
         validate_instance_id(decoded.instance_id)
     except (MalformedMessageError, InvalidNameError) as error:
         await _poison(runtime.hub, runtime.hub.names.work_item_queue, body, str(error))
+        return
+    attempts = message.dequeue_count or 1
+    if attempts >= engine.settings.max_dequeue_count:
+        queue = runtime.hub.names.work_item_queue
+        reason = (
+            f"Activity {decoded.name!r} did not complete in {attempts} attempts (its worker "
+            f"crashed, timed out or failed each time); the work item was moved to "
+            f"{queue}-poison."
+        )
+        await _poison(runtime.hub, queue, body, reason)
+        failed = TaskFailed(
+            -1, datetime.now(UTC), decoded.task_id, FailureDetails("PoisonMessageError", reason)
+        )
+        await runtime.activities.report(decoded, failed)
         return
     await runtime.activities.handle(decoded)
 

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import random
+import os
 import re
 from typing import Any
 
@@ -39,6 +40,15 @@ MIN_POLLING_INTERVAL = 0.1
 # Messages are hidden this long while a function runs, renewed at half-time; a failure then
 # shortens it to visibilityTimeout. (The WebJobs SDK uses the same 10 minutes.)
 RUN_LEASE_SECONDS = 600
+
+
+def run_lease_seconds() -> int:
+    """The in-flight lease; the ORCHESTRATION_QUEUE_LEASE_SECONDS setting shortens it, so that
+    tests of crashed workers need not wait 10 minutes for a message to come back."""
+    value = os.environ.get("ORCHESTRATION_QUEUE_LEASE_SECONDS")
+    return max(2, int(value)) if value else RUN_LEASE_SECONDS
+
+
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 
 
@@ -181,7 +191,7 @@ class QueueListener:
                 continue
             try:
                 messages = await self.account.receive(
-                    self.queue, self.options.batch_size, RUN_LEASE_SECONDS
+                    self.queue, self.options.batch_size, run_lease_seconds()
                 )
             except Exception as err:
                 log.warning("Polling queue '%s' failed: %s", self.queue, err)
@@ -250,9 +260,9 @@ class QueueListener:
         receipt = raw.pop_receipt
         try:
             while True:
-                await asyncio.sleep(RUN_LEASE_SECONDS / 2)
+                await asyncio.sleep(run_lease_seconds() / 2)
                 receipt = await self.account.set_visibility(
-                    self.queue, raw.id, receipt, RUN_LEASE_SECONDS
+                    self.queue, raw.id, receipt, run_lease_seconds()
                 )
         except asyncio.CancelledError:
             return receipt
