@@ -14,8 +14,8 @@ import binascii
 import contextlib
 import json
 import logging
-import random
 import os
+import random
 import re
 from typing import Any
 
