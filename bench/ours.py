@@ -106,12 +106,15 @@ class Counters:
             self.client_hub.account.reset_stats()
             self.access_log.take()
             self.marks = self._cpu()
+            self.marks["wall"] = time.monotonic()
 
     async def after(self, name: str, activities: int, result: EngineResult) -> None:
         self.workload = ""
         if name not in MEASURED:
             return
-        cpu = {k: (v - self.marks[k]) * 1000 / activities for k, v in self._cpu().items()}
+        wall = time.monotonic() - self.marks["wall"]
+        used = {k: v - self.marks[k] for k, v in self._cpu().items()}
+        cpu = {k: v * 1000 / activities for k, v in used.items()}
         engine = await self.engine_calls()
         client = self.client_hub.account.reset_stats()
         served = self.access_log.take()
@@ -123,6 +126,8 @@ class Counters:
         figures = {
             "activities": activities,
             "cpu_ms_per_activity": {k: round(v, 2) for k, v in cpu.items()},
+            # CPU seconds per wall second: 1.0 is a saturated core (Azurite is one Node thread)
+            "cores_busy": {k: round(v / wall, 2) for k, v in used.items()},
             "engine_calls_per_activity": round(engine_total / activities, 2),
             "client_calls_per_activity": round(client_total / activities, 2),
             "azurite_requests_per_activity": round(total / activities, 2),

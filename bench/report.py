@@ -102,8 +102,24 @@ def table(engines: list[dict[str, Any]], comparison: dict[str, Any]) -> str:
             for e in ours_rows:
                 if key in e.get("metrics", {}):
                     lines.append(
-                        f"{label:<45} {e['engine']:<{width}} {_number(e['metrics'][key]):>7} {unit}"
+                        f"{label:<50} {e['engine']:<{width}} {_number(e['metrics'][key]):>7} {unit}"
                     )
+    for e in ours_rows:
+        extra = e.get("extra", {})
+        chain = extra.get("chain_16", {})
+        if chain:
+            lines.append(
+                f"{e['engine']}, chain 16 callers: Azurite requests per activity "
+                f"{chain.get('azurite_requests_per_activity')} = engine "
+                f"{chain.get('engine_calls_per_activity')} + client "
+                f"{chain.get('client_calls_per_activity')} + other (host queue listeners) "
+                f"{chain.get('other_requests_per_activity')}; cores busy {chain.get('cores_busy')}"
+            )
+        if "latency_anatomy_ms_p50" in extra:
+            lines.append(
+                f"{e['engine']}, 1-activity latency, p50 ms by part: "
+                f"{extra['latency_anatomy_ms_p50']}"
+            )
     down = [e for e in engines if e["status"] != "ok"]
     if down:
         lines.append("")
