@@ -18,7 +18,7 @@ from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.messages import ActivityMessage, ControlMessage, MalformedMessageError
-from orchestration.storage.transport import QueueMessage
+from orchestration.storage.transport import QueueMessage, StorageError
 
 log = logging.getLogger("orchestration.burst")
 
@@ -105,7 +105,20 @@ class BurstWorker:
     async def poll_once(self) -> int:
         """Receive one batch from each queue and process it; the number of messages."""
         names = self.hub.names
-        batches = await asyncio.gather(
+        try:
+            batches = await self._receive_both()
+        except StorageError as error:
+            log.warning("cannot receive (%s); storage unavailable?", error)
+            return 0
+        jobs = [self._run_one(names.control_queue, m) for m in batches[0]]
+        jobs += [self._run_one(names.work_item_queue, m) for m in batches[1]]
+        if jobs:
+            await asyncio.gather(*jobs)
+        return len(jobs)
+
+    async def _receive_both(self) -> list[list[QueueMessage]]:
+        names = self.hub.names
+        return await asyncio.gather(
             self.hub.queues.receive(
                 names.control_queue, self.batch_size, visibility_timeout=self.visibility_timeout
             ),
@@ -113,11 +126,6 @@ class BurstWorker:
                 names.work_item_queue, self.batch_size, visibility_timeout=self.visibility_timeout
             ),
         )
-        jobs = [self._run_one(names.control_queue, m) for m in batches[0]]
-        jobs += [self._run_one(names.work_item_queue, m) for m in batches[1]]
-        if jobs:
-            await asyncio.gather(*jobs)
-        return len(jobs)
 
     async def run_until(
         self,

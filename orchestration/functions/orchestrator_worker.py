@@ -53,6 +53,7 @@ from orchestration.storage.hub import (
     TaskHub,
 )
 from orchestration.storage.messages import ActivityMessage, ControlMessage
+from orchestration.storage.transport import StorageError
 
 log = logging.getLogger("orchestration.orchestrator")
 
@@ -88,6 +89,7 @@ class WorkerStats:
     resends: int = 0
     dropped: int = 0
     local_activities: int = 0
+    outage_retries: int = 0
 
 
 @dataclass(slots=True)
@@ -112,6 +114,7 @@ class OrchestratorWorker:
         local_batch: int = 8,
         local_rounds: int = 1000,
         local_seconds: float = 20.0,
+        outage_patience: float = 60.0,
     ) -> None:
         self.hub = hub
         self.registry = registry
@@ -121,6 +124,7 @@ class OrchestratorWorker:
         self.local_batch = local_batch
         self.local_rounds = local_rounds
         self.local_seconds = local_seconds
+        self.outage_patience = outage_patience
         # Set by the engine to run small batches of activities in this process (no queue
         # hop); None sends every activity through the work-item queue.
         self.local_runner: Callable[[ActivityMessage], Awaitable[HistoryEvent]] | None = None
@@ -212,26 +216,50 @@ class OrchestratorWorker:
             ]
 
     async def _commit_step(self, instance_id: str, batch: list[_Delivery]) -> list[ActivityMessage]:
-        for _attempt in range(MAX_COMMIT_ATTEMPTS):
-            entry = await self._load(instance_id)
-            if entry is None:
-                self.stats.dropped += len(batch)
-                log.warning(
-                    "dropping %d message(s) for unknown instance",
-                    len(batch),
-                    extra={"instance_id": instance_id, "event": "unknown_instance"},
-                )
-                return []
+        """Run and commit one step, retrying conflicts at once and storage outages patiently.
+
+        Both retries are safe by construction: the commit is conditional on the ETag, so a
+        retried step either commits once or finds its events already applied and drops them.
+        """
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.outage_patience
+        conflicts = 0
+        pause = 0.25
+        while True:
             try:
+                entry = await self._load(instance_id)
+                if entry is None:
+                    self.stats.dropped += len(batch)
+                    log.warning(
+                        "dropping %d message(s) for unknown instance",
+                        len(batch),
+                        extra={"instance_id": instance_id, "event": "unknown_instance"},
+                    )
+                    return []
                 return await self._step(instance_id, entry, batch)
             except ConcurrencyError:
-                self.stats.conflicts += 1
                 self._cache.pop(instance_id, None)
-                await asyncio.sleep(0.005 * (_attempt + 1))
+                self.stats.conflicts += 1
+                conflicts += 1
+                if conflicts >= MAX_COMMIT_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.005 * conflicts)
+            except StorageError as error:
+                self._cache.pop(instance_id, None)
+                if not (error.status == 0 or error.status >= 500) or loop.time() > give_up:
+                    raise
+                self.stats.outage_retries += 1
+                log.warning(
+                    "storage unavailable (%s); retrying in %.1f s",
+                    error,
+                    pause,
+                    extra={"instance_id": instance_id, "event": "storage_retry"},
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
             except BaseException:
                 self._cache.pop(instance_id, None)
                 raise
-        raise ConcurrencyError(f"instance {instance_id!r}: too many concurrent commits")
 
     async def _step(
         self, instance_id: str, entry: _Cached, batch: list[_Delivery]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from orchestration.storage.transport.errors import StorageError
+
 
 class InjectedFault(RuntimeError):
     """Raised at an armed fault point."""
@@ -21,6 +23,7 @@ class InjectedFault(RuntimeError):
 class _Rule:
     action: str
     on_call: int
+    times: int = 1
     calls: int = 0
 
 
@@ -41,10 +44,15 @@ class FaultInjector:
             injector.arm(point, action or "raise", int(count or 1))
         return injector
 
-    def arm(self, point: str, action: str = "raise", on_call: int = 1) -> None:
-        if action not in ("raise", "exit"):
-            raise ValueError(f"unknown fault action {action!r} (use 'raise' or 'exit')")
-        self.rules[point] = _Rule(action, on_call)
+    def arm(self, point: str, action: str = "raise", on_call: int = 1, times: int = 1) -> None:
+        """Fail calls `on_call` .. `on_call + times - 1` at `point`.
+
+        `raise` raises InjectedFault; `exit` ends the process; `outage` raises the transport's
+        StorageError for a refused connection, as a storage outage does.
+        """
+        if action not in ("raise", "exit", "outage"):
+            raise ValueError(f"unknown fault action {action!r} (use raise, exit or outage)")
+        self.rules[point] = _Rule(action, on_call, times)
 
     def disarm(self, point: str | None = None) -> None:
         if point is None:
@@ -58,8 +66,10 @@ class FaultInjector:
         if rule is None:
             return
         rule.calls += 1
-        if rule.calls != rule.on_call:
+        if not rule.on_call <= rule.calls < rule.on_call + rule.times:
             return
         if rule.action == "exit":
             os._exit(86)
+        if rule.action == "outage":
+            raise StorageError(0, "InjectedOutage", f"injected outage at {point}", point)
         raise InjectedFault(f"injected fault at {point} (call {rule.calls})")

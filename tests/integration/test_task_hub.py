@@ -519,3 +519,17 @@ async def test_a_step_beyond_the_transaction_size_limit_still_commits_atomically
     status = await client.get_status(instance_id, show_history=True)
     assert status is not None and status.output == 300 * 15_000
     assert [e["EventType"] for e in status.history].count("TaskScheduled") == 300
+
+
+async def test_a_storage_outage_during_a_step_is_waited_out_not_failed(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    hub.faults.arm("commit.before", "outage", on_call=2, times=3)
+    instance_id = await client.start_new("chain", None, 0)
+    worker = BurstWorker(hub, make_registry())
+    await worker.run_until(finished(client, instance_id), timeout=60)
+    status = await client.get_status(instance_id, show_history=True)
+    assert status is not None and status.output == 3
+    assert worker.orchestrators.stats.outage_retries == 3
+    assert worker.stats.failures == 0
+    assert [e["EventType"] for e in status.history].count("TaskCompleted") == 3

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -99,34 +100,57 @@ def route_value(request: func.HttpRequest, name: str) -> str:
     return request.route_params.get(name) or ""
 
 
-def guarded(handler: Handler) -> Handler:
-    """Map expected failures to 4xx/503 answers with a JSON body."""
+@dataclass(frozen=True)
+class Failure:
+    """An expected failure as an answer: status, title, detail and Dapr's error code."""
+
+    status: int
+    title: str
+    detail: str
+    code: str = "ERR_BAD_REQUEST"
+
+
+def classify(failure: Exception) -> Failure | None:
+    """The answer to an expected failure; None for a bug (let it become a 500)."""
+    if isinstance(failure, BadRequest):
+        code = "ERR_REQUEST_TOO_LARGE" if failure.status == 413 else "ERR_BAD_REQUEST"
+        return Failure(failure.status, failure.error, failure.detail, code)
+    if isinstance(failure, InvalidNameError):
+        return Failure(400, "Invalid request", str(failure))
+    if isinstance(failure, RecursionError):
+        return Failure(400, "Invalid request", "The JSON value is nested too deeply.")
+    if isinstance(failure, ConcurrencyError):
+        detail = "The instance took a step during the request; retry."
+        return Failure(409, "Instance changed meanwhile", detail, "ERR_CONFLICT")
+    if isinstance(failure, RequestTooLarge):
+        return Failure(413, "Payload too large", failure.message, "ERR_REQUEST_TOO_LARGE")
+    if isinstance(failure, StorageError):
+        if 400 <= failure.status < 500 and failure.status not in (401, 403, 408, 429):
+            detail = f"Storage refused a value of this request ({failure.status} {failure.code})."
+            return Failure(400, "Invalid request", detail)
+        log.warning("storage unavailable: %s", failure)
+        return Failure(503, "Storage unavailable", str(failure), "ERR_STORAGE_UNAVAILABLE")
+    return None
+
+
+def guarded(
+    handler: Handler, render: Callable[[Failure], func.HttpResponse] | None = None
+) -> Handler:
+    """Answer expected failures with 4xx/503 and a JSON body (`render` shapes it)."""
+
+    def default(failure: Failure) -> func.HttpResponse:
+        return error(failure.status, failure.title, failure.detail)
+
+    shape = render or default
 
     @functools.wraps(handler)
     async def run(engine: Engine, request: func.HttpRequest) -> func.HttpResponse:
         try:
             return await handler(engine, request)
-        except BadRequest as failure:
-            return error(failure.status, failure.error, failure.detail)
-        except InvalidNameError as failure:
-            return error(400, "Invalid request", str(failure))
-        except RecursionError:
-            return error(400, "Invalid request", "The JSON value is nested too deeply.")
-        except ConcurrencyError:
-            return error(
-                409, "Instance changed meanwhile", "It took a step during the request; retry."
-            )
-        except RequestTooLarge as failure:
-            return error(413, "Payload too large", failure.message)
-        except StorageError as failure:
-            if 400 <= failure.status < 500 and failure.status not in (401, 403, 408, 429):
-                return error(
-                    400,
-                    "Invalid request",
-                    f"Storage refused a value of this request ({failure.status} "
-                    f"{failure.code or ''}).".replace(" )", ")"),
-                )
-            log.warning("storage unavailable: %s", failure)
-            return error(503, "Storage unavailable", str(failure))
+        except (BadRequest, InvalidNameError, RecursionError, ConcurrencyError, StorageError) as e:
+            answer = classify(e)
+            if answer is None:
+                raise
+            return shape(answer)
 
     return run

@@ -23,23 +23,22 @@ import azure.functions as func
 from orchestration.client import DurableOrchestrationStatus, InstanceStateError
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.management.common import (
+    Failure,
     answer,
     client_for,
     error,
+    guarded,
     iso,
     route_value,
 )
 from orchestration.functions.management.validation import (
-    BadRequest,
     parse_event_name,
     parse_function_name,
     parse_instance_id,
     parse_json_body,
     parse_reason,
 )
-from orchestration.storage.hub import ConcurrencyError, InstanceExistsError
-from orchestration.storage.names import InvalidNameError
-from orchestration.storage.transport.errors import RequestTooLarge, StorageError
+from orchestration.storage.hub import InstanceExistsError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -84,32 +83,13 @@ def to_dapr(status: DurableOrchestrationStatus) -> dict[str, Any]:
     }
 
 
+def _dapr_failure(failure: Failure) -> func.HttpResponse:
+    return _dapr_error(failure.status, failure.code, failure.title, failure.detail)
+
+
 def dapr_guarded(handler: Callable[..., Awaitable[func.HttpResponse]]) -> Any:
     """Like `common.guarded`, with Dapr's error codes."""
-
-    async def run(engine: Engine, request: func.HttpRequest) -> func.HttpResponse:
-        try:
-            return await handler(engine, request)
-        except BadRequest as failure:
-            code = "ERR_REQUEST_TOO_LARGE" if failure.status == 413 else "ERR_BAD_REQUEST"
-            return _dapr_error(failure.status, code, failure.error, failure.detail)
-        except InvalidNameError as failure:
-            return _dapr_error(400, "ERR_BAD_REQUEST", "Invalid request", str(failure))
-        except RecursionError:
-            return _dapr_error(400, "ERR_BAD_REQUEST", "Invalid request", "Nested too deeply.")
-        except ConcurrencyError:
-            return _dapr_error(409, "ERR_CONFLICT", "Instance changed meanwhile", "Retry.")
-        except RequestTooLarge as failure:
-            return _dapr_error(413, "ERR_REQUEST_TOO_LARGE", "Payload too large", failure.message)
-        except StorageError as failure:
-            if 400 <= failure.status < 500 and failure.status not in (401, 403, 408, 429):
-                return _dapr_error(
-                    400, "ERR_BAD_REQUEST", "Invalid request", "Storage refused a value."
-                )
-            return _dapr_error(503, "ERR_STORAGE_UNAVAILABLE", "Storage unavailable", str(failure))
-
-    run.__name__ = handler.__name__
-    return run
+    return guarded(handler, _dapr_failure)
 
 
 def _not_found(instance_id: str) -> func.HttpResponse:
