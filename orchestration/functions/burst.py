@@ -116,7 +116,7 @@ class BurstWorker:
             await asyncio.gather(*jobs)
         return len(jobs)
 
-    async def _receive_both(self) -> list[list[QueueMessage]]:
+    async def _receive_both(self) -> tuple[list[QueueMessage], list[QueueMessage]]:
         names = self.hub.names
         return await asyncio.gather(
             self.hub.queues.receive(
