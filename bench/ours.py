@@ -7,7 +7,10 @@
 - `--mode inprocess`: the engine's BurstWorker in this process (no host), as
   bench/hub_bench.py does, with the same client.
 
-    .venv/bin/python bench/ours.py --mode host|inprocess --out FILE
+    .venv/bin/python bench/ours.py --mode host|inprocess [--no-local-activities] --out FILE
+
+`--no-local-activities` turns host.json's `localActivities` off, so every activity goes
+through the work-item queue (the classic Durable Functions shape, and the scale-out path).
 
 Besides the shared workloads it reports, for the 16-caller chain and the 1,000 fan-out, CPU
 milliseconds per activity in our processes and in Azurite, and storage calls per activity
@@ -22,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -254,11 +258,11 @@ async def hub(connection_string: str, name: str) -> AsyncIterator[TaskHub]:
         await task_hub.close()
 
 
-async def run_inprocess(result: EngineResult, azurite: Azurite, hub_name: str) -> None:
+async def run_inprocess(result: EngineResult, azurite: Azurite, hub_name: str, local: bool) -> None:
     assert azurite.pid is not None
     cs = azurite.connection_string
     async with hub(cs, hub_name) as client_hub, hub(cs, hub_name) as worker_hub:
-        worker = BurstWorker(worker_hub, registry(), visibility_timeout=60)
+        worker = BurstWorker(worker_hub, registry(), visibility_timeout=60, local_activities=local)
         worker.orchestrators.local_batch = 1000
         stop = asyncio.Event()
 
@@ -280,8 +284,20 @@ async def run_inprocess(result: EngineResult, azurite: Azurite, hub_name: str) -
                 await asyncio.wait_for(background, 30)
 
 
+def app_dir(workdir: Path, local_activities: bool) -> Path:
+    """bench/app itself, or a copy of it whose host.json turns local activities off."""
+    if local_activities:
+        return APP_DIR
+    copy = workdir / "app"
+    shutil.copytree(APP_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    config = json.loads((copy / "host.json").read_text())
+    config["extensions"]["durableTask"]["localActivities"] = False
+    (copy / "host.json").write_text(json.dumps(config, indent=2))
+    return copy
+
+
 def start_host(
-    azurite: Azurite, hub_name: str, workdir: Path
+    azurite: Azurite, hub_name: str, workdir: Path, app: Path
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {
@@ -291,7 +307,7 @@ def start_host(
         "PYTHONUNBUFFERED": "1",
     }
     command = [
-        sys.executable, "-m", "orchestration", "host", "--app-dir", str(APP_DIR),
+        sys.executable, "-m", "orchestration", "host", "--app-dir", str(app),
         "--port", str(port), "--workers", "1", "--grace", "5", "--no-azurite",
     ]  # fmt: skip
     log_path = workdir / "host.log"
@@ -310,9 +326,11 @@ def start_host(
     return process, port
 
 
-async def run_host(result: EngineResult, azurite: Azurite, hub_name: str, workdir: Path) -> None:
+async def run_host(
+    result: EngineResult, azurite: Azurite, hub_name: str, workdir: Path, local: bool
+) -> None:
     assert azurite.pid is not None
-    process, port = start_host(azurite, hub_name, workdir)
+    process, port = start_host(azurite, hub_name, workdir, app_dir(workdir, local))
     result.server_pids.append(process.pid)
     result.save()
     try:
@@ -333,14 +351,23 @@ async def run_host(result: EngineResult, azurite: Azurite, hub_name: str, workdi
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mode", choices=["host", "inprocess"], default="host")
+    parser.add_argument(
+        "--no-local-activities",
+        dest="local",
+        action="store_false",
+        help="every activity goes through the work-item queue (localActivities: false)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     install_sigterm_handler()
-    name = "ours (host)" if args.mode == "host" else "ours (in-process)"
+    name = "ours (host" if args.mode == "host" else "ours (in-process"
+    name += ")" if args.local else ", queued activities)"
     result = EngineResult(name, args.out)
     settings = json.loads((APP_DIR / "host.json").read_text())["extensions"]
+    durable = {k: v for k, v in settings["durableTask"].items() if k != "hubName"}
+    durable["localActivities"] = args.local
     result.settings = {
-        "durableTask": {k: v for k, v in settings["durableTask"].items() if k != "hubName"},
+        "durableTask": durable,
         "client_poll_ms": POLL_MS,
     }
     if args.mode == "host":
@@ -361,9 +388,9 @@ def main() -> int:
         result.save()
         try:
             if args.mode == "host":
-                asyncio.run(run_host(result, azurite, hub_name, Path(tmp)))
+                asyncio.run(run_host(result, azurite, hub_name, Path(tmp), args.local))
             else:
-                asyncio.run(run_inprocess(result, azurite, hub_name))
+                asyncio.run(run_inprocess(result, azurite, hub_name, args.local))
         finally:
             azurite.stop()
     return 0

@@ -55,6 +55,14 @@ class Run:
 RUNS = (
     Run("ours (host)", "ours-host", "ours.py", ("--mode", "host"), 240, False),
     Run("ours (in-process)", "ours-inprocess", "ours.py", ("--mode", "inprocess"), 240, False),
+    Run(
+        "ours (host, queued activities)",
+        "ours-host-queued",
+        "ours.py",
+        ("--mode", "host", "--no-local-activities"),
+        240,
+        False,
+    ),
     Run("dbos (sqlite)", "dbos-sqlite", "peers_dbos.py", ("--db", "sqlite"), 200, True, ("dbos",)),
     Run(
         "dbos (postgres)",
