@@ -401,9 +401,31 @@ class OrchestratorWorker:
                     for a in activities
                 )
                 actions = [a for a in actions if not isinstance(a, ScheduleActivity)]
-        sends = [self._send_action(state, action, now) for action in actions]
+        sends = [self._patiently(self._send_action, state, action, now) for action in actions]
         if sends:
             await asyncio.gather(*sends)
+
+    async def _patiently(
+        self,
+        send: Callable[[InstanceState, Action, datetime], Awaitable[None]],
+        state: InstanceState,
+        action: Action,
+        now: datetime,
+    ) -> None:
+        """Send, retrying while storage is unreachable (receivers tolerate a duplicate)."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.outage_patience
+        pause = 0.25
+        while True:
+            try:
+                await send(state, action, now)
+                return
+            except StorageError as error:
+                if not (error.status == 0 or error.status >= 500) or loop.time() > give_up:
+                    raise
+                self.stats.outage_retries += 1
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     async def _send_action(self, state: InstanceState, action: Action, now: datetime) -> None:
         hub = self.hub
