@@ -1,0 +1,184 @@
+"""The torture run's app: every orchestration pattern, each with an output the harness can
+predict, and activities that leave a ledger line per execution (so re-runs can be counted).
+
+Settings (environment):
+- CHAOS_HUB: the task hub name (host.json reads it);
+- CHAOS_LEDGER_DIR: where activities append `name key pid` lines, one file per process
+  (unset: no ledger);
+- CHAOS_DEPLOYMENT: "A" (default) or "B". Version B changes the `versioned` orchestrator's
+  first step, as a redeployment with changed orchestrator code would.
+
+Expected outputs (see tests/chaos/workload.py, which computes them):
+- chain {"start": s, "n": n}: s + n (n `add_one` activities in sequence);
+- fan {"n": n}: sum of i*i for i < n (n `square` activities in parallel);
+- timer {"seconds": s}: "fired after {s}s" (a durable timer, then an activity);
+- event {}: {"got": data} with the data the harness raised as event "Go";
+- parent {"children": k}: [k+1 for ...] - k `chain` sub-orchestrations, ids "{id}:c{j}";
+- retry {"failures": f}: "ok {key}" - `flaky` fails its first f executions, retried;
+- versioned / stable: the changed-deployment test's pair.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+import orchestration as df
+
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+DEPLOYMENT = os.environ.get("CHAOS_DEPLOYMENT", "A")
+
+
+def _ledger(name: str, key: str) -> None:
+    folder = os.environ.get("CHAOS_LEDGER_DIR")
+    if not folder:
+        return
+    line = f"{name} {key} {os.getpid()}\n".encode()
+    # One O_APPEND write per line: lines of several processes never interleave.
+    fd = os.open(Path(folder) / f"ledger-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+@app.orchestration_trigger(context_name="context")
+def chain(context: df.DurableOrchestrationContext) -> Any:
+    data = context.get_input()
+    value = data["start"]
+    for step in range(data["n"]):
+        value = yield context.call_activity(
+            "add_one", {"k": f"{context.instance_id}:{step}", "v": value}
+        )
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def fan(context: df.DurableOrchestrationContext) -> Any:
+    n = context.get_input()["n"]
+    tasks = [
+        context.call_activity("square", {"k": f"{context.instance_id}:{i}", "v": i})
+        for i in range(n)
+    ]
+    results = yield context.task_all(tasks)
+    return sum(results)
+
+
+@app.orchestration_trigger(context_name="context")
+def timer(context: df.DurableOrchestrationContext) -> Any:
+    seconds = context.get_input()["seconds"]
+    yield context.create_timer(context.current_utc_datetime + timedelta(seconds=seconds))
+    text = yield context.call_activity(
+        "echo", {"k": f"{context.instance_id}:0", "v": f"fired after {seconds}s"}
+    )
+    return text
+
+
+@app.orchestration_trigger(context_name="context")
+def event(context: df.DurableOrchestrationContext) -> Any:
+    data = yield context.wait_for_external_event("Go")
+    echoed = yield context.call_activity("echo", {"k": f"{context.instance_id}:0", "v": data})
+    return {"got": echoed}
+
+
+@app.orchestration_trigger(context_name="context")
+def parent(context: df.DurableOrchestrationContext) -> Any:
+    children = context.get_input()["children"]
+    results = yield context.task_all(
+        [
+            context.call_sub_orchestrator(
+                "chain", {"start": j, "n": 1}, f"{context.instance_id}:c{j}"
+            )
+            for j in range(children)
+        ]
+    )
+    return results
+
+
+@app.orchestration_trigger(context_name="context")
+def retry(context: df.DurableOrchestrationContext) -> Any:
+    failures = context.get_input()["failures"]
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=300, max_number_of_attempts=8)
+    result = yield context.call_activity_with_retry(
+        "flaky", options, {"k": context.instance_id, "failures": failures}
+    )
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
+def versioned(context: df.DurableOrchestrationContext) -> Any:
+    key = context.instance_id
+    if DEPLOYMENT == "B":
+        # The changed code: its first step now calls another activity.
+        first = yield context.call_activity("square", {"k": f"{key}:0", "v": 3})
+    else:
+        first = yield context.call_activity("add_one", {"k": f"{key}:0", "v": 1})
+    data = yield context.wait_for_external_event("Go")
+    return [first, data]
+
+
+@app.orchestration_trigger(context_name="context")
+def stable(context: df.DurableOrchestrationContext) -> Any:
+    first = yield context.call_activity("add_one", {"k": f"{context.instance_id}:0", "v": 1})
+    data = yield context.wait_for_external_event("Go")
+    return [first, data]
+
+
+@app.orchestration_trigger(context_name="context")
+def slow_chain(context: df.DurableOrchestrationContext) -> Any:
+    data = context.get_input()
+    value = 0
+    for step in range(data["n"]):
+        value = yield context.call_activity(
+            "slow", {"k": f"{context.instance_id}:{step}", "v": value, "ms": data["ms"]}
+        )
+    return value
+
+
+@app.activity_trigger(input_name="data")
+def add_one(data: dict[str, Any]) -> int:
+    _ledger("add_one", data["k"])
+    return int(data["v"]) + 1
+
+
+@app.activity_trigger(input_name="data")
+def square(data: dict[str, Any]) -> int:
+    _ledger("square", data["k"])
+    return int(data["v"]) ** 2
+
+
+@app.activity_trigger(input_name="data")
+def echo(data: dict[str, Any]) -> Any:
+    _ledger("echo", data["k"])
+    return data["v"]
+
+
+@app.activity_trigger(input_name="data")
+def slow(data: dict[str, Any]) -> int:
+    time.sleep(data["ms"] / 1000)
+    _ledger("slow", data["k"])
+    return int(data["v"]) + 1
+
+
+@app.activity_trigger(input_name="data")
+def flaky(data: dict[str, Any]) -> str:
+    """Fails its first `failures` executions for a key, counted across processes in the
+    ledger folder (one byte appended per execution), so it is deterministic under retries."""
+    _ledger("flaky", data["k"])
+    folder = os.environ.get("CHAOS_LEDGER_DIR")
+    if folder:
+        path = Path(folder) / f"flaky-{data['k'].replace(':', '_').replace('/', '_')}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+        if path.stat().st_size <= int(data["failures"]):
+            raise ConnectionError(f"flaky: failing execution {path.stat().st_size} on purpose")
+    return f"ok {data['k']}"
