@@ -16,7 +16,9 @@ import random
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,6 +191,15 @@ def cpu_seconds(root: int) -> float:
             fields = _stat_fields(pid)
             total += sum(int(f) for f in fields[11:15]) / ticks
     return total
+
+
+def run_main(main: Callable[[], int]) -> int:
+    """Run a bench script's main; a stop by the runner's budget ends it with one line."""
+    try:
+        return main()
+    except KeyboardInterrupt as stop:
+        print(f"stopped ({stop}): the runner's time budget ran out", file=sys.stderr)
+        return 130
 
 
 def install_sigterm_handler() -> None:

@@ -52,6 +52,7 @@ from common import (  # noqa: E402
     free_port,
     install_sigterm_handler,
     percentile,
+    run_main,
     stop_process,
 )
 from workloads import Engine, run_all  # noqa: E402
@@ -397,4 +398,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -23,7 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import EngineResult, free_port, install_sigterm_handler, stop_process, wait_for_port
+from common import (
+    EngineResult,
+    free_port,
+    install_sigterm_handler,
+    run_main,
+    stop_process,
+    wait_for_port,
+)
 from workloads import Engine, run_all, use_threads
 
 HERE = Path(__file__).resolve().parent
@@ -196,4 +203,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

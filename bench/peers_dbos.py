@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common import EngineResult, free_port, install_sigterm_handler
+from common import EngineResult, free_port, install_sigterm_handler, run_main
 from dbos import DBOS, DBOSConfig, Queue
 from workloads import Engine, run_all, use_threads
 
@@ -173,4 +173,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -22,7 +22,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from common import EngineResult, free_port, install_sigterm_handler, stop_process, wait_for_port
+from common import (
+    EngineResult,
+    free_port,
+    install_sigterm_handler,
+    run_main,
+    stop_process,
+    wait_for_port,
+)
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -161,4 +168,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

