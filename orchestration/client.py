@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -134,10 +135,20 @@ def _history_entry(event: HistoryEvent, with_output: bool) -> dict[str, Any]:
 class DurableOrchestrationClient:
     """Starts and manages orchestration instances of one task hub."""
 
-    def __init__(self, hub: TaskHub, urls: ManagementUrls | None = None) -> None:
+    def __init__(
+        self,
+        hub: TaskHub,
+        urls: ManagementUrls | None = None,
+        *,
+        on_started: Callable[[ControlMessage], None] | None = None,
+    ) -> None:
+        """`on_started` lets an engine in this process run a new instance's first step at
+        once, instead of waiting for its start message to be polled (which stays the
+        durable copy)."""
         self._hub = hub
         self.task_hub_name = hub.names.hub
         self.urls = urls or ManagementUrls()
+        self._on_started = on_started
 
     # -- starting -----------------------------------------------------------------------
     async def start_new(
@@ -151,7 +162,7 @@ class DurableOrchestrationClient:
         validate_function_name(orchestration_function_name, "Orchestrator name")
         instance_id = instance_id or uuid.uuid4().hex
         validate_instance_id(instance_id)
-        await self._hub.create_instance(
+        state = await self._hub.create_instance(
             orchestration_function_name,
             instance_id,
             serialization.dumps(client_input),
@@ -160,6 +171,8 @@ class DurableOrchestrationClient:
             execution_id=uuid.uuid4().hex,
             message_id=uuid.uuid4().hex,
         )
+        if self._on_started is not None:
+            self._on_started(self._hub.start_message(state))
         return instance_id
 
     # -- status -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.storage.faults import FaultInjector
 from orchestration.storage.hub import TaskHub
+from orchestration.storage.messages import ControlMessage
 
 log = logging.getLogger("orchestration.engine")
 
@@ -42,6 +43,7 @@ class Engine:
         self.settings = settings
         self._hub = hub
         self._runtime: _Runtime | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._lock: asyncio.Lock | None = None
 
     async def runtime(self) -> _Runtime:
@@ -79,7 +81,24 @@ class Engine:
     async def client(self, base_url: str | None = None) -> DurableOrchestrationClient:
         runtime = await self.runtime()
         urls = ManagementUrls(base_url or f"http://localhost:7071/{self.settings.route_prefix}")
-        return DurableOrchestrationClient(runtime.hub, urls)
+        return DurableOrchestrationClient(runtime.hub, urls, on_started=self._start_locally)
+
+    def _start_locally(self, message: ControlMessage) -> None:
+        """Run a new instance's first step in this process now; its queued start message
+        is then a duplicate the worker drops."""
+        runtime = self._runtime
+        if runtime is None:
+            return
+        task = runtime.loop.create_task(self._first_step(runtime, message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @staticmethod
+    async def _first_step(runtime: _Runtime, message: ControlMessage) -> None:
+        try:
+            await runtime.orchestrators.handle(message, durable=False)
+        except Exception:  # the queued start message will run the step
+            log.warning("local first step failed", extra={"instance_id": message.instance_id})
 
     @staticmethod
     def now() -> datetime:

@@ -71,6 +71,9 @@ class _Delivery:
     message: ControlMessage
     dequeue_count: int
     done: asyncio.Future[None]
+    # True when an undeleted queue message stands behind this delivery until it is done:
+    # only then may the step's activities run here, since a crash brings that message back.
+    durable: bool = True
 
 
 @dataclass(slots=True)
@@ -90,6 +93,7 @@ class WorkerStats:
     dropped: int = 0
     local_activities: int = 0
     outage_retries: int = 0
+    local_timers: int = 0
 
 
 @dataclass(slots=True)
@@ -115,6 +119,7 @@ class OrchestratorWorker:
         local_rounds: int = 1000,
         local_seconds: float = 20.0,
         outage_patience: float = 60.0,
+        local_timer_horizon: timedelta = timedelta(minutes=2),
     ) -> None:
         self.hub = hub
         self.registry = registry
@@ -125,6 +130,7 @@ class OrchestratorWorker:
         self.local_rounds = local_rounds
         self.local_seconds = local_seconds
         self.outage_patience = outage_patience
+        self.local_timer_horizon = local_timer_horizon
         # Set by the engine to run small batches of activities in this process (no queue
         # hop); None sends every activity through the work-item queue.
         self.local_runner: Callable[[ActivityMessage], Awaitable[HistoryEvent]] | None = None
@@ -135,10 +141,16 @@ class OrchestratorWorker:
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- entry point --------------------------------------------------------------------
-    async def handle(self, message: ControlMessage, dequeue_count: int = 1) -> None:
-        """Apply one control message; returns once its effect is committed (or dropped)."""
+    async def handle(
+        self, message: ControlMessage, dequeue_count: int = 1, *, durable: bool = True
+    ) -> None:
+        """Apply one control message; returns once its effect is committed (or dropped).
+
+        `durable=False` for an event with no queue message held behind it (a local first
+        step or a locally fired timer): its step sends activities through the queue.
+        """
         loop = asyncio.get_running_loop()
-        delivery = _Delivery(message, dequeue_count, loop.create_future())
+        delivery = _Delivery(message, dequeue_count, loop.create_future(), durable)
         inbox = self._inboxes.setdefault(message.instance_id, _Inbox())
         inbox.deliveries.append(delivery)
         if message.instance_id not in self._running:
@@ -200,12 +212,18 @@ class OrchestratorWorker:
         """Commit the batch's step, then run local activities and commit their results."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.local_seconds
+        guarded = any(delivery.durable for delivery in batch)
         for round_number in range(self.local_rounds + 1):
             local = await self._commit_step(instance_id, batch)
             if not local:
                 return
             runner = self.local_runner
-            if runner is None or round_number == self.local_rounds or loop.time() > deadline:
+            if (
+                runner is None
+                or not guarded
+                or round_number == self.local_rounds
+                or loop.time() > deadline
+            ):
                 await asyncio.gather(*(self.hub.send_activity(m) for m in local))
                 return
             self.stats.local_activities += len(local)
@@ -444,6 +462,8 @@ class OrchestratorWorker:
                 await hub.send_control(message, delay)
             else:
                 await hub.store_far_timer(message, action.fire_at)
+            if delay <= self.local_timer_horizon:
+                self._fire_locally(message, delay)
         elif isinstance(action, StartSubOrchestration):
             try:
                 await hub.create_instance(
@@ -523,6 +543,28 @@ class OrchestratorWorker:
             await self._send_action(new_state, completion, now)
             return True
         return False
+
+    def _fire_locally(self, message: ControlMessage, delay: timedelta) -> None:
+        """Also fire a near timer from this process, on time to the millisecond.
+
+        Queue visibility counts whole seconds and a poll adds its interval; the queued message
+        stays the durable copy, and whichever arrives second is dropped as a duplicate.
+        """
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            task = loop.create_task(self._fire(message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        loop.call_later(max(delay.total_seconds(), 0.0), fire)
+
+    async def _fire(self, message: ControlMessage) -> None:
+        try:
+            self.stats.local_timers += 1
+            await self.handle(message, durable=False)
+        except Exception:  # the queued copy of the timer will fire it
+            log.warning("local timer failed", extra={"instance_id": message.instance_id})
 
     async def _repair(self, state: InstanceState, session: OrchestrationSession) -> None:
         """A message came back: whatever its worker should have sent, send again."""

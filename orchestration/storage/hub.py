@@ -353,7 +353,8 @@ class TaskHub:
         """Send a Pending instance's ExecutionStarted again (its first send may be lost)."""
         await self._send_start(state, None)
 
-    async def _send_start(self, state: InstanceState, message_id: str | None) -> None:
+    def start_message(self, state: InstanceState, message_id: str | None = None) -> ControlMessage:
+        """The control message that starts a Pending instance."""
         started = ExecutionStarted(
             -1,
             state.created_at,
@@ -364,14 +365,12 @@ class TaskHub:
             parent=state.parent,
             execution_id=state.execution_id,
         )
-        await self.send_control(
-            ControlMessage(
-                state.instance_id,
-                started,
-                state.execution_id,
-                **({"message_id": message_id} if message_id else {}),
-            )
-        )
+        if message_id is None:
+            return ControlMessage(state.instance_id, started, state.execution_id)
+        return ControlMessage(state.instance_id, started, state.execution_id, message_id)
+
+    async def _send_start(self, state: InstanceState, message_id: str | None) -> None:
+        await self.send_control(self.start_message(state, message_id))
 
     async def commit(
         self,

@@ -35,7 +35,7 @@ def test_an_activity_that_always_crashes_its_worker_fails_the_instance_readably(
     azurite: Storage, start_host: HostLauncher
 ) -> None:
     hub = "Poison" + unique("p").replace("-", "")[:16]
-    env = {"DURABLE_TEST_HUB": hub, "ORCHESTRATION_QUEUE_LEASE_SECONDS": "3"}
+    env = {"DURABLE_TEST_HUB": hub, "ORCHESTRATION_QUEUE_LEASE_SECONDS": "5"}
     host = start_host(APPS / "poison_app", env=env, workers=2)
     _, crashing = call(host.url("/api/orchestrators/crashing"), "POST", 1)
     _, survivor = call(host.url("/api/orchestrators/survivor"), "POST")
@@ -47,11 +47,15 @@ def test_an_activity_that_always_crashes_its_worker_fails_the_instance_readably(
 
         return check
 
-    failed = wait_until(finished(crashing), timeout=120, message="crashing instance to fail")
+    try:
+        failed = wait_until(finished(crashing), timeout=180, message="crashing instance to fail")
+    except BaseException:
+        print(host.log()[-20000:])
+        raise
     assert failed["runtimeStatus"] == "Failed"
     assert "Activity 'crash_worker' did not complete in 3 attempts" in failed["output"]
     assert "poison" in failed["output"]
 
-    caught = wait_until(finished(survivor), timeout=120, message="survivor to finish")
+    caught = wait_until(finished(survivor), timeout=180, message="survivor to finish")
     assert caught["runtimeStatus"] == "Completed", caught
     assert caught["output"] == {"caught": "PoisonMessageError"}
