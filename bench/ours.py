@@ -86,7 +86,7 @@ class Counters:
 
     async def engine_calls(self) -> dict[str, int]:
         if self.engine_hub is not None:
-            return self.engine_hub.account.reset_stats()
+            return dict(self.engine_hub.account.reset_stats())
         assert self.stats_url is not None
         async with (
             aiohttp.ClientSession() as session,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from datetime import timedelta
+from collections.abc import Callable, Generator
+from datetime import datetime, timedelta
 from typing import Any
 
 from orchestration.core import DurableOrchestrationContext
@@ -33,12 +33,18 @@ def sleeper(context: DurableOrchestrationContext) -> Generator[Any, Any, float]:
     """A durable timer of `input` seconds; returns its lateness in seconds (workflow clock)."""
     due = context.current_utc_datetime + timedelta(seconds=float(context.get_input()))
     yield context.create_timer(due)
-    return (context.current_utc_datetime - due).total_seconds()
+    resumed: datetime = context.current_utc_datetime
+    return float((resumed - due).total_seconds())
 
 
 def inc(value: int) -> int:
     return value + 1
 
 
-ORCHESTRATORS = {"chain3": chain3, "one": one, "fan_out": fan_out, "sleeper": sleeper}
-ACTIVITIES = {"inc": (inc, "value")}
+ORCHESTRATORS: dict[str, Callable[..., Any]] = {
+    "chain3": chain3,
+    "one": one,
+    "fan_out": fan_out,
+    "sleeper": sleeper,
+}
+ACTIVITIES: dict[str, tuple[Callable[..., Any], str]] = {"inc": (inc, "value")}
