@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -51,6 +51,12 @@ __all__ = [
     "InvalidNameError",
     "PurgeHistoryResult",
 ]
+
+
+# When this process runs the first step itself, the queued start message is delayed this
+# long: it then only guards against a crash (a worker that finds the instance started
+# re-sends its open work).
+LOCAL_START_GUARD = timedelta(seconds=30)
 
 
 class InstanceNotFoundError(LookupError):
@@ -170,6 +176,7 @@ class DurableOrchestrationClient:
             version=version,
             execution_id=uuid.uuid4().hex,
             message_id=uuid.uuid4().hex,
+            start_delay=LOCAL_START_GUARD if self._on_started is not None else None,
         )
         if self._on_started is not None:
             self._on_started(self._hub.start_message(state))

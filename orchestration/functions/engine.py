@@ -84,8 +84,9 @@ class Engine:
         return DurableOrchestrationClient(runtime.hub, urls, on_started=self._start_locally)
 
     def _start_locally(self, message: ControlMessage) -> None:
-        """Run a new instance's first step in this process now; its queued start message
-        is then a duplicate the worker drops."""
+        """Run a new instance's first step in this process now. Its start message, queued
+        with a delay, stands behind this step: if the process dies, that message comes back
+        and the worker that takes it re-sends the instance's open work."""
         runtime = self._runtime
         if runtime is None:
             return
@@ -96,7 +97,7 @@ class Engine:
     @staticmethod
     async def _first_step(runtime: _Runtime, message: ControlMessage) -> None:
         try:
-            await runtime.orchestrators.handle(message, durable=False)
+            await runtime.orchestrators.handle(message)
         except Exception:  # the queued start message will run the step
             log.warning("local first step failed", extra={"instance_id": message.instance_id})
 

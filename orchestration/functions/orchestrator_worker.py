@@ -298,6 +298,9 @@ class OrchestratorWorker:
                 self.stats.dropped += 1
                 continue
             if isinstance(event, ExecutionStarted) and state.steps > 0:
+                # A start message behind a step run elsewhere (a local first step) or
+                # redelivered after a crash: what that step sent may be lost.
+                redelivered = True
                 continue
             if isinstance(event, _ONCE_ONLY):
                 if message.message_id in state.applied_ids or message.message_id in applied:

@@ -302,6 +302,7 @@ class TaskHub:
         execution_id: str,
         message_id: str | None = None,
         overwrite_finished: bool = True,
+        start_delay: timedelta | None = None,
     ) -> InstanceState:
         """Write a Pending instance and send its ExecutionStarted (idempotent per message id).
 
@@ -346,7 +347,7 @@ class TaskHub:
             raise InstanceExistsError(
                 f"An instance with id {instance_id!r} was created concurrently."
             ) from error
-        await self._send_start(state, message_id)
+        await self._send_start(state, message_id, start_delay)
         return state
 
     async def resend_start(self, state: InstanceState) -> None:
@@ -369,8 +370,10 @@ class TaskHub:
             return ControlMessage(state.instance_id, started, state.execution_id)
         return ControlMessage(state.instance_id, started, state.execution_id, message_id)
 
-    async def _send_start(self, state: InstanceState, message_id: str | None) -> None:
-        await self.send_control(self.start_message(state, message_id))
+    async def _send_start(
+        self, state: InstanceState, message_id: str | None, delay: timedelta | None = None
+    ) -> None:
+        await self.send_control(self.start_message(state, message_id), delay)
 
     async def commit(
         self,
