@@ -13,6 +13,7 @@ result applied once (tests/chaos/verify.py).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -88,6 +89,15 @@ def client(hub: TaskHub) -> DurableOrchestrationClient:
     return DurableOrchestrationClient(hub)
 
 
+@pytest.fixture
+async def engine_hub(azurite: Storage, hub: TaskHub) -> AsyncIterator[TaskHub]:
+    """The same task hub through its own object: faults armed on it hit the engine's
+    workers only, never the test's client."""
+    instance = TaskHub.from_connection_string(azurite.connection_string, hub.names.hub)
+    yield instance
+    await instance.close()
+
+
 def finished(client: DurableOrchestrationClient, instance_id: str) -> Callable[[], Any]:
     async def check() -> bool:
         status = await client.get_status(instance_id)
@@ -111,9 +121,7 @@ SCENARIOS: dict[str, tuple[str, Any, Any, bool, bool]] = {
 }
 
 
-async def run_scenario(
-    hub: TaskHub, client: DurableOrchestrationClient, scenario: str
-) -> tuple[Any, BurstWorker]:
+async def run_scenario(hub: TaskHub, client: DurableOrchestrationClient, scenario: str) -> Any:
     name, value, _, local, direct = SCENARIOS[scenario]
     instance_id = await client.start_new(name, None, value)
     worker = BurstWorker(
@@ -123,33 +131,57 @@ async def run_scenario(
         local_activities=local,
         direct_results=direct,
     )
-    await worker.run_until(finished(client, instance_id), timeout=60)
-    status = await client.get_status(instance_id, show_history=True, show_history_output=True)
-    return status, worker
+    await worker.run_until(finished(client, instance_id), timeout=30)
+    return await client.get_status(instance_id, show_history=True, show_history_output=True)
 
 
-@pytest.mark.parametrize("point", POINTS)
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
+LOCAL_TIMER_BUG = (
+    "engine bug: a timer fired locally (OrchestratorWorker._fire_locally, durable=False) whose "
+    "step fails after its commit leaves the step's messages unsent; the queued copy of the "
+    "timer then arrives with dequeue_count 1, is dropped as a duplicate and re-sends nothing, "
+    "so the instance waits for the repair sweep (repairAfter, 5 minutes by default)"
+)
+KNOWN_BUGS = {
+    ("timer", "commit.after"): LOCAL_TIMER_BUG,
+    ("timer", "send.activity"): LOCAL_TIMER_BUG,
+}
+
+
+def matrix() -> list[Any]:
+    params = []
+    for scenario in SCENARIOS:
+        for point in POINTS:
+            bug = KNOWN_BUGS.get((scenario, point))
+            # Not strict: whether the local or the queued copy of the timer fires first is a race
+            # (the strict reproduction is below).
+            marks = [pytest.mark.xfail(strict=False, reason=bug)] if bug else []
+            params.append(pytest.param(scenario, point, marks=marks, id=f"{scenario}-{point}"))
+    return params
+
+
+@pytest.mark.parametrize(("scenario", "point"), matrix())
 async def test_each_storage_call_failing_in_turn_loses_and_doubles_nothing(
-    hub: TaskHub, client: DurableOrchestrationClient, scenario: str, point: str
+    engine_hub: TaskHub, client: DurableOrchestrationClient, scenario: str, point: str
 ) -> None:
-    """A clean run counts the calls at `point`; then the n-th call fails, for every n."""
+    """A clean run counts the engine's calls at `point`; then the n-th call fails, for
+    every n, and the instance must still end as the clean run did."""
+    hub = engine_hub
     expected = SCENARIOS[scenario][2]
-    hub.faults.hits.clear()
-    status, _ = await run_scenario(hub, client, scenario)
+    status = await run_scenario(hub, client, scenario)
     assert status.output == expected
     calls = hub.faults.hits.get(point, 0)
     if calls == 0:
         pytest.skip(f"{scenario} makes no call at {point}")
     for n in range(1, calls + 1):
         hub.faults.arm(point, "raise", on_call=n)
-        status, worker = await run_scenario(hub, client, scenario)
+        rule = hub.faults.rules[point]
+        status = await run_scenario(hub, client, scenario)
         hub.faults.disarm()
         where = f"{scenario}: call {n} of {calls} at {point} raised"
+        assert rule.calls >= n, f"{where}: the fault was never reached"
         assert status.runtime_status is OrchestrationRuntimeStatus.Completed, where
         assert status.output == expected, where
         assert history_problems(status.history) == [], where
-        assert worker.stats.failures >= 1, f"{where}: the fault was never hit"
 
 
 # -- engine bugs: minimal reproductions -----------------------------------------------------
@@ -189,3 +221,28 @@ async def test_an_event_processed_before_the_start_message_is_not_lost(
     assert status is not None
     assert status.runtime_status is OrchestrationRuntimeStatus.Completed, status.history
     assert status.output == 42
+
+
+@pytest.mark.xfail(strict=True, reason=LOCAL_TIMER_BUG)
+async def test_a_locally_fired_timer_whose_sends_fail_after_its_commit_still_completes(
+    engine_hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    hub = engine_hub
+    instance_id = await client.start_new("timer_then_activity", None, 1)
+    worker = OrchestratorWorker(hub, make_registry())  # activities go through the queue
+    received = await hub.queues.receive(hub.names.control_queue, 32)
+    assert len(received) == 1
+    start = await hub.decode_message(base64.b64decode(received[0].text))
+    assert isinstance(start, ControlMessage)
+    await worker.handle(start)  # commits TimerCreated, queues the timer, fires it locally too
+    await hub.queues.delete(hub.names.control_queue, received[0].id, received[0].pop_receipt)
+    hub.faults.arm("send.activity", "raise", on_call=1)
+    await asyncio.sleep(2.0)  # the local timer fires: TimerFired committed, the send fails
+    assert worker.stats.local_timers == 1
+    assert hub.faults.rules["send.activity"].calls == 1
+    hub.faults.disarm()
+    # The queued copy of the timer is the durable one: it must bring the activity back.
+    burst = BurstWorker(hub, make_registry(), visibility_timeout=1, local_activities=False)
+    await burst.run_until(finished(client, instance_id), timeout=15)
+    status = await client.get_status(instance_id)
+    assert status is not None and status.output == 2
