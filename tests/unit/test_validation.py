@@ -132,6 +132,8 @@ def test_the_prefix_filter_escapes_quotes_and_key_characters() -> None:
     assert clause == "PartitionKey ge 'it''s' and PartitionKey lt 'it''t'"
     assert prefix_clause("a/b") == "PartitionKey ge 'a%2Fb' and PartitionKey lt 'a%2Fc'"
     assert prefix_clause("\uffff") == "PartitionKey ge '\uffff'"
+    assert prefix_clause("a~") == "PartitionKey ge 'a~' and PartitionKey lt 'a\xa0'"
+    assert prefix_clause("a\ud7ff") == "PartitionKey ge 'a\ud7ff' and PartitionKey lt 'a\ue000'"
     with pytest.raises(BadRequest):
         parse_prefix({"instanceIdPrefix": "a\x01"})
 

@@ -197,15 +197,19 @@ def _key_prefix(prefix: str) -> str:
 
 
 def _successor(text: str) -> str | None:
-    """The smallest string greater than every string starting with `text` (None: no bound)."""
+    """The smallest string greater than every string starting with `text` (None: no bound),
+    skipping characters a filter literal cannot hold (controls, surrogates)."""
     chars = list(text)
     while chars:
-        last = ord(chars[-1])
-        if last < 0xFFFF:
-            nxt = last + 1
-            if 0xD800 <= nxt <= 0xDFFF:
-                nxt = 0xE000
-            chars[-1] = chr(nxt)
+        code = ord(chars[-1]) + 1
+        if code <= 0x1F:
+            code = 0x20
+        elif 0x7F <= code <= 0x9F:
+            code = 0xA0
+        elif 0xD800 <= code <= 0xDFFF:
+            code = 0xE000
+        if code <= 0xFFFF:
+            chars[-1] = chr(code)
             return "".join(chars)
         chars.pop()
     return None
