@@ -6,7 +6,7 @@ PORT ?= 7071
 # WORKERS=N runs N host worker processes (default: FUNCTIONS_WORKER_PROCESS_COUNT, else 1).
 WORKERS ?=
 
-.PHONY: setup run test unit integration lint bench replay-bench clean
+.PHONY: setup run test unit integration lint bench replay-bench clean chaos
 
 setup: $(VENV)/.setup-stamp node_modules/.setup-stamp
 
@@ -42,6 +42,11 @@ bench: setup
 
 replay-bench: setup
 	$(PY) bench/replay_bench.py
+
+# The torture run (README "Reliability"): 3 hosts, 500 orchestrations, SIGKILLs, an Azurite
+# restart; figures printed and written to chaos-report.json. CHAOS_ARGS="--instances 100 ...".
+chaos: setup
+	$(PY) -m tests.chaos --json chaos-report.json $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache

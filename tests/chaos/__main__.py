@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=900.0, help="seconds for the run")
     parser.add_argument("--json", type=Path, default=Path("chaos-report.json"))
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--events-after-start",
+        action="store_true",
+        help="raise external events only once their instance has started",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, data)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -36,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         json_path=args.json,
         work_dir=args.work_dir,
         keep_work_dir=args.keep,
+        events_after_start=args.events_after_start,
     )
     figures = run(config)
     print_figures(figures)

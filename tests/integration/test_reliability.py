@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,8 @@ from orchestration.functions.registry import Registry
 from orchestration.functions.triggers import sweep
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.messages import ControlMessage
+from tests.chaos.cluster import HostProc
+from tests.chaos.torture import Config, Torture, print_figures
 from tests.chaos.verify import history_problems
 from tests.conftest import Storage
 
@@ -87,6 +90,25 @@ async def hub(azurite: Storage) -> AsyncIterator[TaskHub]:
 @pytest.fixture
 def client(hub: TaskHub) -> DurableOrchestrationClient:
     return DurableOrchestrationClient(hub)
+
+
+ClientFactory = Callable[[str], Awaitable[DurableOrchestrationClient]]
+
+
+@pytest.fixture
+async def client_factory(azurite: Storage) -> AsyncIterator[ClientFactory]:
+    """Clients of task hubs named by the test (on the session Azurite), closed at its end."""
+    made: list[TaskHub] = []
+
+    async def make(name: str) -> DurableOrchestrationClient:
+        hub = TaskHub.from_connection_string(azurite.connection_string, name)
+        await hub.create_if_not_exists()
+        made.append(hub)
+        return DurableOrchestrationClient(hub)
+
+    yield make
+    for hub in made:
+        await hub.close()
 
 
 @pytest.fixture
@@ -246,3 +268,144 @@ async def test_a_locally_fired_timer_whose_sends_fail_after_its_commit_still_com
     await burst.run_until(finished(client, instance_id), timeout=15)
     status = await client.get_status(instance_id)
     assert status is not None and status.output == 2
+
+
+# -- the torture run, short form -------------------------------------------------------------
+async def test_torture_short(tmp_path: Path) -> None:
+    """2 hosts, 40 orchestrations, a host SIGKILLed every few seconds, Azurite restarted once:
+    every instance ends as expected, no history event doubled, nothing stuck."""
+    config = Config(
+        hosts=2,
+        instances=40,
+        seed=11,
+        kill_interval=(4.0, 7.0),
+        max_kills=6,
+        deadline=150.0,
+        work_dir=tmp_path / "chaos",
+        json_path=tmp_path / "chaos.json",
+        # Early events hit the engine bug reproduced above; the full run (`make chaos`)
+        # raises them at any time.
+        events_after_start=True,
+    )
+    figures = await Torture(config).run()
+    print_figures(figures)
+    assert figures.kills >= 2
+    assert figures.azurite_restarts == 1
+    assert figures.stuck == 0, figures.stuck_ids
+    assert figures.verdict["problems"] == []
+    assert (
+        figures.verdict["completed_as_expected"] == figures.instances + figures.sub_orchestrations
+    )
+    assert figures.ok
+
+
+# -- host processes -------------------------------------------------------------------------
+def chaos_host(
+    connection: str,
+    hub_name: str,
+    folder: Path,
+    name: str,
+    env: dict[str, str] | None = None,
+    *,
+    workers: int = 1,
+    wait: bool = True,
+) -> HostProc:
+    """A host of tests/apps/chaos_app on `hub_name` (its own process group, no Azurite)."""
+    ledger = folder / "ledger"
+    ledger.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "CHAOS_HUB": hub_name,
+        "CHAOS_LEDGER_DIR": str(ledger),
+        "ORCHESTRATION_QUEUE_LEASE_SECONDS": "2",
+        "AzureFunctionsWebHost__hostid": f"rel-{hub_name.lower()}"[:32],
+        **(env or {}),
+    }
+    host = HostProc(name, connection, folder / f"{name}.log", settings, workers=workers)
+    host.start()
+    if wait:
+        assert host.wait_ready(60), host.output()
+    return host
+
+
+@pytest.fixture
+def hosts() -> Iterator[list[HostProc]]:
+    """Hosts a test starts; all are stopped (and waited for) at its end."""
+    started: list[HostProc] = []
+    yield started
+    for host in started:
+        host.terminate(30)
+
+
+async def wait_terminal(
+    client: DurableOrchestrationClient, instance_ids: list[str], timeout: float
+) -> dict[str, Any]:
+    """Statuses (with history) once every instance is terminal; fails after `timeout` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    open_ids = list(instance_ids)
+    while open_ids:
+        statuses = [await client.get_status(i) for i in open_ids]
+        open_ids = [
+            i
+            for i, s in zip(open_ids, statuses, strict=True)
+            if not s or not s.runtime_status.is_terminal
+        ]
+        if not open_ids:
+            break
+        if loop.time() > deadline:
+            pytest.fail(f"not finished after {timeout:.0f} s: {open_ids}")
+        await asyncio.sleep(0.3)
+    return {
+        i: await client.get_status(i, show_history=True, show_history_output=True)
+        for i in instance_ids
+    }
+
+
+# (orchestrator, input, expected output) of the chaos app, one per phase: orchestrator steps
+# with activities run locally, activities through the work-item queue with results committed
+# by the activity worker, a timer firing.
+HOST_SCENARIOS = [
+    ("chain", {"start": 10, "n": 3}, 13),
+    ("fan", {"n": 10}, sum(i * i for i in range(10))),
+    ("timer", {"seconds": 1}, "fired after 1s"),
+]
+
+
+@pytest.mark.parametrize("point", POINTS)
+async def test_a_host_process_exiting_at_each_fault_point_loses_and_doubles_nothing(
+    azurite: Storage, client_factory: ClientFactory, tmp_path: Path, hosts: list[HostProc],
+    point: str,
+) -> None:  # fmt: skip
+    """The host exits (os._exit) at the n-th call of `point`, n = 1, 2, 3, 4 in turn, while
+    a chain, a fan-out and a timer are in flight; then a clean host finishes the work."""
+    hub_name = f"X{uuid.uuid4().hex[:12]}"
+    client = await client_factory(hub_name)
+    ids = [
+        await client.start_new(name, f"{name}-{point}", value) for name, value, _ in HOST_SCENARIOS
+    ]
+    crashes = 0
+    for n in range(1, 5):
+        env = {"ORCHESTRATION_FAULTS": f"{point}=exit:{n}"}
+        host = chaos_host(azurite.connection_string, hub_name, tmp_path, f"faulty-{n}", env)
+        hosts.append(host)
+        for _ in range(300):  # until it exits at the fault, or everything is done (30 s)
+            if not host.running:
+                break
+            states = [await client.get_status(i) for i in ids]
+            if all(s is not None and s.runtime_status.is_terminal for s in states):
+                break
+            await asyncio.sleep(0.1)
+        if host.running:
+            host.terminate(30)
+            break
+        assert host.process is not None and host.process.returncode == 86, host.output()
+        crashes += 1
+    assert crashes >= 1, f"no call at {point}"
+    hosts.append(chaos_host(azurite.connection_string, hub_name, tmp_path, "clean"))
+    statuses = await wait_terminal(client, ids, timeout=90)
+    for (_, _, expected), instance_id in zip(HOST_SCENARIOS, ids, strict=True):
+        status = statuses[instance_id]
+        where = f"{instance_id} after {crashes} crash(es) at {point}"
+        assert status.runtime_status is OrchestrationRuntimeStatus.Completed, where
+        assert status.output == expected, where
+        assert history_problems(status.history) == [], where
