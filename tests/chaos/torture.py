@@ -238,6 +238,7 @@ class Torture:
         wanted = {s.instance_id for s in specs} | {c for s in specs for c, _ in s.children}
         restarted = self.config.azurite_restart_after is None
         open_ids = set(wanted)
+        next_report = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 await asyncio.wait_for(self.storage_up.wait(), 60)
@@ -252,6 +253,9 @@ class Torture:
                 continue
             open_ids = wanted - terminal
             self.finished_fraction = 1 - len(open_ids) / len(wanted)
+            if time.monotonic() > next_report:
+                next_report = time.monotonic() + 10
+                log.info("finished %d of %d", len(wanted) - len(open_ids), len(wanted))
             if not open_ids:
                 return set()
             if not restarted and self.finished_fraction >= (self.config.azurite_restart_after or 0):

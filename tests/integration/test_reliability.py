@@ -409,3 +409,127 @@ async def test_a_host_process_exiting_at_each_fault_point_loses_and_doubles_noth
         assert status.runtime_status is OrchestrationRuntimeStatus.Completed, where
         assert status.output == expected, where
         assert history_problems(status.history) == [], where
+
+
+async def test_a_changed_deployment_fails_replaying_instances_loudly_and_spares_others(
+    azurite: Storage, client_factory: ClientFactory, tmp_path: Path, hosts: list[HostProc]
+) -> None:
+    """Version A runs `versioned` and `stable` to their wait for an event; version B changes
+    `versioned`'s first step. Under B, `versioned` instances fail with NonDeterminismError
+    naming the step and both actions once they replay; `stable` ones complete."""
+    hub_name = f"D{uuid.uuid4().hex[:12]}"
+    client = await client_factory(hub_name)
+    host_a = chaos_host(azurite.connection_string, hub_name, tmp_path, "version-a")
+    hosts.append(host_a)
+    changed = [await client.start_new("versioned", f"versioned-{i}") for i in range(3)]
+    unchanged = [await client.start_new("stable", f"stable-{i}") for i in range(3)]
+
+    async def waiting() -> bool:
+        for instance_id in changed + unchanged:
+            status = await client.get_status(instance_id, show_history=True)
+            kinds = [e["EventType"] for e in (status.history or [])] if status else []
+            if "TaskCompleted" not in kinds:
+                return False
+        return True
+
+    for _ in range(300):
+        if await waiting():
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail(f"instances did not reach their wait under version A:\n{host_a.output()}")
+    assert host_a.terminate(30) == 0, host_a.output()
+
+    hosts.append(
+        chaos_host(
+            azurite.connection_string, hub_name, tmp_path, "version-b", {"CHAOS_DEPLOYMENT": "B"}
+        )
+    )
+    for instance_id in changed + unchanged:
+        await client.raise_event(instance_id, "Go", {"by": "test"})
+    statuses = await wait_terminal(client, changed + unchanged, timeout=60)
+    for instance_id in changed:
+        status = statuses[instance_id]
+        assert status.runtime_status is OrchestrationRuntimeStatus.Failed, status.output
+        message = str(status.output)
+        assert message.startswith("NonDeterminismError"), message
+        assert "add_one" in message and "square" in message, message
+        assert history_problems(status.history) == []
+    for instance_id in unchanged:
+        status = statuses[instance_id]
+        assert status.runtime_status is OrchestrationRuntimeStatus.Completed, status.output
+        assert status.output == [2, {"by": "test"}]
+        assert history_problems(status.history, {"Go": 1}) == []
+
+
+async def test_sigterm_under_load_drains_and_loses_and_doubles_nothing(
+    azurite: Storage, client_factory: ClientFactory, tmp_path: Path, hosts: list[HostProc]
+) -> None:
+    """A host (2 worker processes) gets SIGTERM while slow activities run: it exits cleanly
+    within its grace period; a restarted host finishes every instance, each result once."""
+    hub_name = f"G{uuid.uuid4().hex[:12]}"
+    client = await client_factory(hub_name)
+    # The default in-flight lease (10 minutes): a drain must not rely on messages coming back.
+    lease = {"ORCHESTRATION_QUEUE_LEASE_SECONDS": "600"}
+    host = chaos_host(azurite.connection_string, hub_name, tmp_path, "draining", lease, workers=2)
+    hosts.append(host)
+    ids = [
+        await client.start_new("slow_chain", f"slow-{i}", {"n": 4, "ms": 300}) for i in range(12)
+    ]
+    ids += [await client.start_new("fan", f"fan-{i}", {"n": 12}) for i in range(4)]
+
+    async def some_progress() -> bool:
+        status = await client.get_status(ids[0], show_history=True)
+        return status is not None and any(
+            e["EventType"] == "TaskCompleted" for e in status.history or []
+        )
+
+    for _ in range(300):
+        if await some_progress():
+            break
+        await asyncio.sleep(0.1)
+    code = await asyncio.to_thread(host.terminate, 60)
+    output = host.output()
+    assert code == 0, output
+    assert "Traceback" not in output, output
+    unfinished = [
+        i for i in ids if not (s := await client.get_status(i)) or not s.runtime_status.is_terminal
+    ]
+    assert unfinished, "the drain came too late to test anything"
+    hosts.append(chaos_host(azurite.connection_string, hub_name, tmp_path, "after", lease))
+    statuses = await wait_terminal(client, ids, timeout=120)
+    for instance_id in ids:
+        status = statuses[instance_id]
+        expected = 4 if instance_id.startswith("slow") else sum(i * i for i in range(12))
+        assert status.runtime_status is OrchestrationRuntimeStatus.Completed, instance_id
+        assert status.output == expected, instance_id
+        assert history_problems(status.history) == [], instance_id
+
+
+async def test_a_20_second_storage_outage_under_load_loses_and_doubles_nothing(
+    tmp_path: Path,
+) -> None:
+    """Two hosts under load; Azurite stopped for 20 s (same ports and data after): no host
+    exits, the hosts log the outage, and every instance ends as expected, nothing doubled."""
+    config = Config(
+        hosts=2,
+        instances=30,
+        seed=5,
+        max_kills=0,
+        azurite_restart_after=0.2,
+        azurite_down_for=20.0,
+        deadline=240.0,
+        work_dir=tmp_path / "outage",
+        keep_work_dir=True,
+        events_after_start=True,
+    )
+    torture = Torture(config)
+    figures = await torture.run()
+    print_figures(figures)
+    assert figures.azurite_restarts == 1 and figures.azurite_down_seconds >= 20
+    logs = "".join(h.log_path.read_text(errors="replace") for h in torture.hosts)
+    assert figures.host_exits_unexpected == 0, logs[-5000:]
+    assert "storage unavailable" in logs
+    assert figures.stuck == 0, figures.stuck_ids
+    assert figures.verdict["problems"] == []
+    assert figures.ok
