@@ -45,13 +45,14 @@ class Engine:
         self._runtime: _Runtime | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     async def runtime(self) -> _Runtime:
         loop = asyncio.get_running_loop()
         if self._runtime is not None and self._runtime.loop is loop:
             return self._runtime
-        if self._lock is None or self._lock._loop is not loop:  # type: ignore[attr-defined]
-            self._lock = asyncio.Lock()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
         async with self._lock:
             if self._runtime is None or self._runtime.loop is not loop:
                 hub = self._hub or TaskHub.from_connection_string(

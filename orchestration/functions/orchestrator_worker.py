@@ -10,6 +10,7 @@ storage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import OrderedDict
@@ -297,7 +298,9 @@ class OrchestratorWorker:
             if message.execution_id is not None and message.execution_id != state.execution_id:
                 self.stats.dropped += 1
                 continue
-            if isinstance(event, ExecutionStarted) and state.steps > 0:
+            if isinstance(event, ExecutionStarted) and session.status is not (
+                OrchestrationRuntimeStatus.Pending
+            ):
                 # A start message behind a step run elsewhere (a local first step) or
                 # redelivered after a crash: what that step sent may be lost.
                 redelivered = True
@@ -566,8 +569,15 @@ class OrchestratorWorker:
         try:
             self.stats.local_timers += 1
             await self.handle(message, durable=False)
-        except Exception:  # the queued copy of the timer will fire it
-            log.warning("local timer failed", extra={"instance_id": message.instance_id})
+        except Exception:
+            # Its step may have committed with its messages unsent, and the queued copy of
+            # the timer will then be dropped as a duplicate: ask for a repair instead.
+            log.warning(
+                "local timer step failed; waking the instance for a repair",
+                extra={"instance_id": message.instance_id, "event": "local_timer_failed"},
+            )
+            with contextlib.suppress(Exception):  # if this fails too, the sweep repairs
+                await self.hub.send_control(ControlMessage(message.instance_id, None, None))
 
     async def _repair(self, state: InstanceState, session: OrchestrationSession) -> None:
         """A message came back: whatever its worker should have sent, send again."""

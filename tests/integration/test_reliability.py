@@ -518,16 +518,6 @@ async def test_a_20_second_storage_outage_under_load_loses_and_doubles_nothing(
     assert figures.ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine bug: Engine.runtime() re-creates its asyncio.Lock whenever `lock._loop is not "
-        "loop`, but an uncontended Lock's _loop stays None, so concurrent first invocations "
-        "each take a fresh lock and each build a TaskHub and workers; all but one are never "
-        "closed ('task hub ... ready' logged several times per process, then 'Unclosed client "
-        "session' errors: 205 of them in one torture run)"
-    ),
-)
 async def test_concurrent_first_invocations_share_one_engine_runtime(
     azurite: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
