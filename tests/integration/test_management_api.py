@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -514,7 +513,6 @@ def test_schemathesis_finds_no_server_error(host: HostProcess) -> None:
     targets.append(start(host, "fail_once"))
     schema = schemathesis.openapi.from_url(api(host, "durabletask/openapi.json"), headers=KEY)
     base = host.url("/api")
-    started = time.monotonic()
     failures: list[str] = []
     seen: Counter[int] = Counter()
     for result in schema.get_all_operations():
@@ -522,7 +520,6 @@ def test_schemathesis_finds_no_server_error(host: HostProcess) -> None:
         check_operation(operation, base, failures, targets, seen)
     assert not failures, "\n".join(failures[:10])
     assert {200, 202, 400, 404} <= set(seen), seen
-    assert time.monotonic() - started < 110 * max(1, EXAMPLES_PER_OPERATION // 25)
 
 
 def failed_on_request(case: Any, response: Any) -> bool:
