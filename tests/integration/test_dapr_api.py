@@ -148,7 +148,8 @@ def test_with_an_empty_route_prefix_the_paths_are_daprs_and_anonymous(
         )
         assert reply.status == 202 and reply.json == {"instanceID": "g1"}
         done = wait_for(root, "g1", "COMPLETED", prefix="/v1.0/workflows/dapr", key=False)
-        assert done["properties"]["dapr.workflow.output"] == "Hello Ann"
+        assert done["properties"]["dapr.workflow.output"] == '"Hello Ann"'
+        assert done["properties"]["dapr.workflow.input"] == '"Ann"'
         df_status = call(root.url("/durabletask/instances/g1"), key=False)
         assert df_status.status == 200 and df_status.json["output"] == "Hello Ann"
         # The DF starter: the request had no key, so the URLs carry DURABLE_MANAGEMENT_KEY.

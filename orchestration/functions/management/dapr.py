@@ -58,9 +58,8 @@ def _dapr_error(status: int, code: str, message: str, detail: str = "") -> func.
 
 
 def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    """A value as Dapr shows it in `properties`: its JSON text ("" for none)."""
+    return "" if value is None else json.dumps(value)
 
 
 def to_dapr(status: DurableOrchestrationStatus) -> dict[str, Any]:
