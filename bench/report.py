@@ -79,7 +79,9 @@ def table(engines: list[dict[str, Any]], comparison: dict[str, Any]) -> str:
             metrics = e.get("metrics", {})
             if key not in metrics:
                 if key in e.get("errors", {}) or e["status"] == "ok":
-                    reason = e.get("errors", {}).get(key, "not measured")
+                    errors = e.get("errors", {})
+                    stopped = "stopped by its time budget" if "budget" in errors else ""
+                    reason = errors.get(key) or stopped or "not measured"
                     lines.append(f"{label:<30} {e['engine']:<{width}} {'-':>9} {'':<5} {reason}")
                     label = ""
                 continue
