@@ -215,6 +215,12 @@ class DurableOrchestrationClient:
             failure=state.failure.to_dict() if state.failure else None,
         )
 
+    async def status_of(
+        self, state: InstanceState, *, show_input: bool = True
+    ) -> DurableOrchestrationStatus:
+        """The status of an instance state read elsewhere (e.g. a page of a query)."""
+        return await self._status(state, show_input=show_input)
+
     async def get_status(
         self,
         instance_id: str,

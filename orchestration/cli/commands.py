@@ -209,7 +209,7 @@ async def list_(
     found: list[DurableOrchestrationStatus] = []
     try:
         async for state in hub.iterate_states(query.filter()):
-            found.append(await client._status(state, show_input=False))
+            found.append(await client.status_of(state, show_input=False))
             if len(found) >= args.limit:
                 break
     except ResourceNotFound:

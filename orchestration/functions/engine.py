@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -81,7 +82,10 @@ class Engine:
 
     async def client(self, base_url: str | None = None) -> DurableOrchestrationClient:
         runtime = await self.runtime()
-        urls = ManagementUrls(base_url or f"http://localhost:7071/{self.settings.route_prefix}")
+        urls = ManagementUrls(
+            base_url or f"http://localhost:7071/{self.settings.route_prefix}",
+            code=os.environ.get("DURABLE_MANAGEMENT_KEY") or None,
+        )
         return DurableOrchestrationClient(runtime.hub, urls, on_started=self._start_locally)
 
     def _start_locally(self, message: ControlMessage) -> None:

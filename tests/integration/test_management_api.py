@@ -141,11 +141,6 @@ def test_start_answers_202_with_check_status_urls_that_carry_the_key(host: HostP
     assert final["name"] == "echo" and final["instanceId"] == instance_id
 
 
-@pytest.mark.xfail(
-    reason="needs Engine.client to set ManagementUrls.code from DURABLE_MANAGEMENT_KEY "
-    "(orchestration/functions/engine.py, not owned here)",
-    strict=False,
-)
 def test_an_anonymous_starter_gets_the_configured_management_key_in_its_urls(
     host: HostProcess,
 ) -> None:

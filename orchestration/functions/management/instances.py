@@ -157,7 +157,7 @@ async def list_instances(engine: Engine, request: func.HttpRequest) -> func.Http
     client = await client_for(engine, request)
     hub = (await engine.runtime()).hub
     states, next_token = await hub.query_states(query.filter(), top, token)
-    statuses = [await client._status(state, show_input=show_input) for state in states]
+    statuses = [await client.status_of(state, show_input=show_input) for state in states]
     headers = {}
     encoded = encode_token(next_token)
     if encoded is not None:
