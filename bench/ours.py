@@ -9,6 +9,9 @@
 
     .venv/bin/python bench/ours.py --mode host|inprocess [--no-local-activities] --out FILE
 
+`--http-start` starts instances with `POST /api/orchestrators/{name}` on the host (its
+starter runs a new instance's first step at once in the host process) instead of the
+client's `start_new` (whose start message the host's queue listener must poll).
 `--no-local-activities` turns host.json's `localActivities` off, so every activity goes
 through the work-item queue (the classic Durable Functions shape, and the scale-out path).
 
@@ -83,6 +86,20 @@ class Counters:
     engine_hub: TaskHub | None = None  # in-process: the worker's hub
     marks: dict[str, float] = field(default_factory=dict)
     workload: str = "chain_1"
+    # Start instances through the host's HTTP starter (POST {starter}/{name}) instead of the
+    # client: the host's engine then runs each new instance's first step at once.
+    starter: str | None = None
+    session: aiohttp.ClientSession | None = None
+
+    async def start(self, client: DurableOrchestrationClient, name: str, arg: Any) -> str:
+        if self.starter is None or self.session is None:
+            return await client.start_new(name, None, arg)
+        async with self.session.post(
+            f"{self.starter}/{name}", json=arg, timeout=aiohttp.ClientTimeout(total=60)
+        ) as response:
+            if response.status != 202:
+                raise RuntimeError(f"starter answered {response.status}: {await response.text()}")
+            return str((await response.json())["id"])
 
     async def engine_calls(self) -> dict[str, int]:
         if self.engine_hub is not None:
@@ -128,7 +145,7 @@ class Counters:
             sum(engine.values()),
             sum(client.values()),
         )
-        figures = {
+        figures: dict[str, Any] = {
             "activities": activities,
             "cpu_ms_per_activity": {k: round(v, 2) for k, v in cpu.items()},
             # CPU seconds per wall second: 1.0 is a saturated core (Azurite is one Node thread)
@@ -164,7 +181,7 @@ def engine(
 ) -> Engine:
     async def run(name: str, arg: Any, poll_ms: int) -> Any:
         began = time.time()
-        instance_id = await client.start_new(name, None, arg)
+        instance_id = await counters.start(client, name, arg)
         started = time.time()
         status = await client.wait_for_completion(instance_id, WAIT_MS, poll_ms)
         if status is None or status.runtime_status.value != "Completed":
@@ -188,7 +205,7 @@ def engine(
         return value
 
     async def sleepers(delays: list[float]) -> list[float]:
-        ids = await asyncio.gather(*(client.start_new("sleeper", None, d) for d in delays))
+        ids = await asyncio.gather(*(counters.start(client, "sleeper", d) for d in delays))
         lateness = []
         for instance_id in ids:
             status = await client.wait_for_completion(instance_id, WAIT_MS, POLL_MS["sleeper"])
@@ -328,7 +345,12 @@ def start_host(
 
 
 async def run_host(
-    result: EngineResult, azurite: Azurite, hub_name: str, workdir: Path, local: bool
+    result: EngineResult,
+    azurite: Azurite,
+    hub_name: str,
+    workdir: Path,
+    local: bool,
+    http_start: bool,
 ) -> None:
     assert azurite.pid is not None
     process, port = start_host(azurite, hub_name, workdir, app_dir(workdir, local))
@@ -344,7 +366,11 @@ async def run_host(
                 stats_url=f"http://127.0.0.1:{port}/api/bench/stats",
             )
             await counters.engine_calls()  # wires the host's engine before the warm-up
-            await drive(result, DurableOrchestrationClient(client_hub), counters)
+            async with aiohttp.ClientSession() as session:
+                if http_start:
+                    counters.starter = f"http://127.0.0.1:{port}/api/orchestrators"
+                    counters.session = session
+                await drive(result, DurableOrchestrationClient(client_hub), counters)
     finally:
         stop_process(process, 20)
 
@@ -358,11 +384,17 @@ def main() -> int:
         action="store_false",
         help="every activity goes through the work-item queue (localActivities: false)",
     )
+    parser.add_argument(
+        "--http-start",
+        action="store_true",
+        help="host mode: start instances through the host's HTTP starter, not the client",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     install_sigterm_handler()
     name = "ours (host" if args.mode == "host" else "ours (in-process"
-    name += ")" if args.local else ", queued activities)"
+    name += "" if args.local else ", queued activities"
+    name += ", HTTP starter)" if args.http_start and args.mode == "host" else ")"
     result = EngineResult(name, args.out)
     settings = json.loads((APP_DIR / "host.json").read_text())["extensions"]
     durable = {k: v for k, v in settings["durableTask"].items() if k != "hubName"}
@@ -370,6 +402,7 @@ def main() -> int:
     result.settings = {
         "durableTask": durable,
         "client_poll_ms": POLL_MS,
+        "start": "HTTP starter" if args.http_start else "client.start_new",
     }
     if args.mode == "host":
         result.settings["queues"] = settings["queues"]
@@ -389,7 +422,9 @@ def main() -> int:
         result.save()
         try:
             if args.mode == "host":
-                asyncio.run(run_host(result, azurite, hub_name, Path(tmp), args.local))
+                asyncio.run(
+                    run_host(result, azurite, hub_name, Path(tmp), args.local, args.http_start)
+                )
             else:
                 asyncio.run(run_inprocess(result, azurite, hub_name, args.local))
         finally:
