@@ -32,6 +32,8 @@ from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.functions.triggers import sweep
+from orchestration.host.queue_listener import QueueListener
+from orchestration.host.storage import StorageAccount
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.messages import ControlMessage
 from tests.chaos.cluster import HostProc
@@ -533,3 +535,50 @@ async def test_concurrent_first_invocations_share_one_engine_runtime(
     finally:
         for hub in hubs.values():
             await hub.close()
+
+
+# -- host: an in-flight lease renewal cut short ------------------------------------------------
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "host bug: QueueListener._stop_renewal cancels the renewal task even while its "
+        "set_visibility request is in flight; Azurite has already issued a new pop receipt, "
+        "the listener keeps the old one, so deleting the processed message fails "
+        "(PopReceiptMismatch, logged as 'Queue message handling crashed') and the message "
+        "comes back after the lease for a needless redelivery (51 such tracebacks in one "
+        "torture run with 4 s leases)"
+    ),
+)
+async def test_a_message_is_deleted_even_when_its_work_ends_during_a_lease_renewal(
+    azurite: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCHESTRATION_QUEUE_LEASE_SECONDS", "2")  # renew every 1 s
+    account = StorageAccount(azurite.connection_string)
+    queue = f"renew-{uuid.uuid4().hex[:10]}"
+    renewed = asyncio.Event()
+
+    class SlowAnswers:
+        """The real account, but a renewal's answer arrives 0.5 s after Azurite applied it."""
+
+        async def set_visibility(self, *args: Any) -> str:
+            receipt = await account.set_visibility(*args)
+            renewed.set()
+            await asyncio.sleep(0.5)
+            return receipt
+
+    try:
+        await account.ensure_queue(queue)
+        await account.send(queue, "work")
+        [raw] = await account.receive(queue, 1, 2)
+        listener = QueueListener.__new__(QueueListener)
+        listener.queue = queue
+        listener.account = SlowAnswers()  # type: ignore[assignment]
+        renewal = asyncio.create_task(listener._keep_hidden(raw))
+        await asyncio.wait_for(renewed.wait(), 10)
+        # The function finishes now, while the renewal's answer is on its way.
+        receipt = await QueueListener._stop_renewal(renewal, raw.pop_receipt)
+        await account.delete(queue, raw.id, receipt)
+        await asyncio.sleep(2.5)  # past the lease: a message not deleted would be back
+        assert await account.receive(queue, 1, 1) == []
+    finally:
+        await account.close()
