@@ -104,6 +104,13 @@ class Torture:
         self.hosts: list[HostProc] = []
         self.stop_chaos = asyncio.Event()
         self.killing = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coroutine: Any) -> None:
+        """Run in the background, keeping a reference (the loop holds only a weak one)."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- parts ----------------------------------------------------------------------------
     async def _retry(self, what: str, call: Any, deadline: float) -> Any:
@@ -128,9 +135,7 @@ class Torture:
             await asyncio.gather(*(self._start(client, spec, deadline) for spec in batch))
             for spec in batch:
                 for delay, name, data in spec.events:
-                    asyncio.get_running_loop().create_task(
-                        self._raise(client, spec.instance_id, delay, name, data, deadline)
-                    )
+                    self._spawn(self._raise(client, spec.instance_id, delay, name, data, deadline))
             await asyncio.sleep(self.config.start_pause)
 
     async def _start(self, client: DurableOrchestrationClient, spec: Spec, deadline: float) -> None:
@@ -260,7 +265,7 @@ class Torture:
                 return set()
             if not restarted and self.finished_fraction >= (self.config.azurite_restart_after or 0):
                 restarted = True
-                asyncio.get_running_loop().create_task(self._restart_storage(storage))
+                self._spawn(self._restart_storage(storage))
             await asyncio.sleep(1.0)
         return open_ids
 
@@ -294,6 +299,40 @@ class Torture:
             for i in range(config.hosts)
         ]
         started = time.monotonic()
+        try:
+            await self._torture(hub, client, specs, storage, started)
+            self.storage_up.set()
+            await self._verify(hub, client, specs, ledger)
+            figures.poison_messages = await self._poison_counts(hub)
+        finally:
+            for task in list(self._background):
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            await hub.close()
+            await asyncio.to_thread(storage.stop)
+        self._read_logs()
+        figures.seconds_total = round(time.monotonic() - started, 1)
+        figures.ok = bool(figures.verdict.get("ok")) and figures.stuck == 0
+        if config.json_path is not None:
+            config.json_path.write_text(json.dumps(asdict(figures), indent=2))
+        if config.keep_work_dir or not figures.ok:
+            log.warning("work dir kept: %s", work)
+            figures.verdict["work_dir"] = str(work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        return figures
+
+    async def _torture(
+        self,
+        hub: TaskHub,
+        client: DurableOrchestrationClient,
+        specs: list[Spec],
+        storage: Storage,
+        started: float,
+    ) -> None:
+        """Run the hosts, the workload and the chaos until every instance has finished or
+        the deadline has passed; the hosts are stopped (and waited for) whatever happens."""
+        config, figures = self.config, self.figures
         chaos_task: asyncio.Task[None] | None = None
         try:
             await hub.create_if_not_exists()
@@ -317,24 +356,6 @@ class Torture:
                 await chaos_task
             async with self.killing:
                 await asyncio.gather(*(asyncio.to_thread(h.terminate, 30) for h in self.hosts))
-        try:
-            self.storage_up.set()
-            await self._verify(hub, client, specs, ledger)
-            figures.poison_messages = await self._poison_counts(hub)
-        finally:
-            await hub.close()
-            await asyncio.to_thread(storage.stop)
-        self._read_logs()
-        figures.seconds_total = round(time.monotonic() - started, 1)
-        figures.ok = bool(figures.verdict.get("ok")) and figures.stuck == 0
-        if config.json_path is not None:
-            config.json_path.write_text(json.dumps(asdict(figures), indent=2))
-        if config.keep_work_dir or not figures.ok:
-            log.warning("work dir kept: %s", work)
-            figures.verdict["work_dir"] = str(work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-        return figures
 
     async def _verify(
         self, hub: TaskHub, client: DurableOrchestrationClient, specs: list[Spec], ledger: Path
