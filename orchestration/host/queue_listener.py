@@ -219,7 +219,8 @@ class QueueListener:
         if raw.dequeue_count > self.options.max_dequeue_count:
             await self._to_poison(raw)
             return
-        renewal = asyncio.create_task(self._keep_hidden(raw))
+        stop_renewing = asyncio.Event()
+        renewal = asyncio.create_task(self._keep_hidden(raw, stop_renewing))
         succeeded = False
         try:
             try:
@@ -232,12 +233,12 @@ class QueueListener:
                 succeeded = result.succeeded
         except asyncio.CancelledError:
             # Shutdown outlived its grace period: hand the message to another host now.
-            receipt = await self._stop_renewal(renewal, raw.pop_receipt)
+            receipt = await self._stop_renewal(renewal, stop_renewing)
             with contextlib.suppress(Exception):
                 release = self.account.set_visibility(self.queue, raw.id, receipt, 0)
                 await asyncio.shield(release)
             raise
-        receipt = await self._stop_renewal(renewal, raw.pop_receipt)
+        receipt = await self._stop_renewal(renewal, stop_renewing)
         if succeeded:
             await self.account.delete(self.queue, raw.id, receipt)
         elif raw.dequeue_count >= self.options.max_dequeue_count:
@@ -248,27 +249,31 @@ class QueueListener:
             )
 
     @staticmethod
-    async def _stop_renewal(renewal: asyncio.Task[str], fallback: str) -> str:
-        renewal.cancel()
-        try:
-            return await renewal
-        except asyncio.CancelledError:
-            return fallback
+    async def _stop_renewal(renewal: asyncio.Task[str], stop: asyncio.Event) -> str:
+        """Stop renewing and return the latest pop receipt.
 
-    async def _keep_hidden(self, raw: RawQueueMessage) -> str:
+        The renewal is asked to stop, not cancelled: a renewal request in flight has already
+        changed the message's pop receipt, and only its answer carries the new one.
+        """
+        stop.set()
+        return await asyncio.shield(renewal)
+
+    async def _keep_hidden(self, raw: RawQueueMessage, stop: asyncio.Event) -> str:
         """Renew the message's invisibility while the function runs; return the latest receipt."""
         receipt = raw.pop_receipt
-        try:
-            while True:
-                await asyncio.sleep(run_lease_seconds() / 2)
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), run_lease_seconds() / 2)
+                return receipt
+            except TimeoutError:
+                pass
+            try:
                 receipt = await self.account.set_visibility(
                     self.queue, raw.id, receipt, run_lease_seconds()
                 )
-        except asyncio.CancelledError:
-            return receipt
-        except Exception as err:
-            log.warning("Renewing message %s on '%s' failed: %s", raw.id, self.queue, err)
-            return receipt
+            except Exception as err:
+                log.warning("Renewing message %s on '%s' failed: %s", raw.id, self.queue, err)
+                return receipt
 
     def _trigger_value(self, raw: RawQueueMessage) -> Any:
         body = decode_message(raw.content, self.options.message_encoding)

@@ -538,17 +538,6 @@ async def test_concurrent_first_invocations_share_one_engine_runtime(
 
 
 # -- host: an in-flight lease renewal cut short ------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "host bug: QueueListener._stop_renewal cancels the renewal task even while its "
-        "set_visibility request is in flight; Azurite has already issued a new pop receipt, "
-        "the listener keeps the old one, so deleting the processed message fails "
-        "(PopReceiptMismatch, logged as 'Queue message handling crashed') and the message "
-        "comes back after the lease for a needless redelivery (51 such tracebacks in one "
-        "torture run with 4 s leases)"
-    ),
-)
 async def test_a_message_is_deleted_even_when_its_work_ends_during_a_lease_renewal(
     azurite: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -573,10 +562,11 @@ async def test_a_message_is_deleted_even_when_its_work_ends_during_a_lease_renew
         listener = QueueListener.__new__(QueueListener)
         listener.queue = queue
         listener.account = SlowAnswers()  # type: ignore[assignment]
-        renewal = asyncio.create_task(listener._keep_hidden(raw))
+        stop = asyncio.Event()
+        renewal = asyncio.create_task(listener._keep_hidden(raw, stop))
         await asyncio.wait_for(renewed.wait(), 10)
         # The function finishes now, while the renewal's answer is on its way.
-        receipt = await QueueListener._stop_renewal(renewal, raw.pop_receipt)
+        receipt = await QueueListener._stop_renewal(renewal, stop)
         await account.delete(queue, raw.id, receipt)
         await asyncio.sleep(2.5)  # past the lease: a message not deleted would be back
         assert await account.receive(queue, 1, 1) == []
