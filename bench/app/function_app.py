@@ -6,6 +6,7 @@ process, so the bench can count storage calls per activity round trip inside the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import azure.functions as func
@@ -22,7 +23,11 @@ for _name, (_function, _input) in ACTIVITIES.items():
 
 @app.route(route="bench/stats", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def bench_stats(req: func.HttpRequest) -> func.HttpResponse:
-    """The engine's storage calls by operation since the last call."""
+    """The engine's storage calls by operation since the last call (`?worker=1`: the
+    orchestrator worker's counters since start instead)."""
     runtime = await app.engine.runtime()
-    stats = runtime.hub.account.reset_stats()
+    if req.params.get("worker"):
+        stats = dataclasses.asdict(runtime.orchestrators.stats)
+    else:
+        stats = runtime.hub.account.reset_stats()
     return func.HttpResponse(json.dumps(stats), mimetype="application/json")
