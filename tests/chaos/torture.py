@@ -85,6 +85,7 @@ class Figures:
     events_raised: int = 0
     event_raise_retries: int = 0
     repairs: int = 0
+    repaired_ids: list[str] = field(default_factory=list)
     resend_log_lines: int = 0
     tracebacks_in_host_logs: int = 0
     poison_messages: dict[str, int] = field(default_factory=dict)
@@ -390,7 +391,9 @@ class Torture:
         keys = [key for spec in specs for key in spec.activity_keys]
         keys += [f"{child}:0" for spec in specs for child, _ in spec.children]
         check_ledger(verdict, read_ledger(ledger), keys)
-        self.figures.repairs = sum([s.repairs async for s in hub.iterate_states()])
+        repaired = {s.instance_id: s.repairs async for s in hub.iterate_states() if s.repairs}
+        self.figures.repairs = sum(repaired.values())
+        self.figures.repaired_ids = sorted(repaired)[:50]
         self.figures.verdict = {"ok": verdict.ok, **verdict.summary()}
 
     async def _poison_counts(self, hub: TaskHub) -> dict[str, int]:
@@ -436,6 +439,8 @@ def print_figures(figures: Figures) -> None:
     ]
     for problem in verdict.get("problems", [])[:20]:
         lines.append(f"  PROBLEM {problem}")
+    if figures.repaired_ids:
+        lines.append(f"  REPAIRED {figures.repaired_ids[:20]}")
     if figures.stuck_ids:
         lines.append(f"  STUCK {figures.stuck_ids[:20]}")
     print("\n".join(lines), flush=True)
