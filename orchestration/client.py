@@ -318,12 +318,9 @@ class DurableOrchestrationClient:
         last_start = max(
             (i for i, e in enumerate(history) if isinstance(e, OrchestratorStarted)), default=0
         )
-        last_step = [
-            event
-            for event in history[last_start:]
-            if not isinstance(
-                event, (TaskFailed, SubOrchestrationInstanceFailed, ExecutionCompleted)
-            )
+        failures = (TaskFailed, SubOrchestrationInstanceFailed, ExecutionCompleted)
+        kept = history[:last_start] + [
+            event for event in history[last_start:] if not isinstance(event, failures)
         ]
         after = replace(
             state,
@@ -332,7 +329,7 @@ class DurableOrchestrationClient:
             failure=None,
             updated_at=datetime.now(UTC),
         )
-        await self._hub.rewrite_last_step(state, after, last_step)
+        await self._hub.rewrite_history(state, after, kept)
         await self._hub.send_control(ControlMessage(state.instance_id, None, None))
 
     async def purge_instance_history(self, instance_id: str) -> PurgeHistoryResult:

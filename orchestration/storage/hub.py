@@ -450,13 +450,15 @@ class TaskHub:
             )
         return [*result, state]
 
-    async def rewrite_last_step(
+    async def rewrite_history(
         self, before: InstanceState, after: InstanceState, events: Sequence[HistoryEvent]
     ) -> InstanceState:
-        """Replace the last committed step's events and the state row, atomically (rewind)."""
+        """Replace the current execution's history and the state row, atomically (rewind).
+
+        The history becomes one step row; `after.steps` is set to 1 accordingly.
+        """
         key = to_key(before.instance_id)
-        step = before.steps - 1
-        prefix = codec.history_row_key(before.generation, step, 0)[:-4]
+        prefix = codec.generation_prefix(before.generation)
         old_rows = [
             row
             async for row in self.tables.query(
@@ -472,7 +474,7 @@ class TaskHub:
         operations: list[TableOperation] = []
         new_keys = set()
         for part, props in enumerate(codec.split_text(text)):
-            row_key = codec.history_row_key(before.generation, step, part)
+            row_key = codec.history_row_key(before.generation, 0, part)
             new_keys.add(row_key)
             operations.append(
                 TableOperation.upsert({"PartitionKey": key, "RowKey": row_key, **props}, "replace")
@@ -482,8 +484,13 @@ class TaskHub:
             for row in old_rows
             if row["RowKey"] not in new_keys
         ]
+        after = replace(after, steps=1)
         state_row = await self._state_to_row(after)
         operations.append(TableOperation.update(state_row, etag=before.etag or "*", mode="replace"))
+        if len(operations) > MAX_BATCH:
+            raise ValueError(
+                f"history of {before.instance_id!r} spans too many rows to rewrite at once"
+            )
         try:
             etags = await self.tables.submit_transaction(self.names.instances_table, operations)
         except (BatchError, PreconditionFailed, Conflict) as error:

@@ -264,7 +264,7 @@ async def test_torture_short(tmp_path: Path) -> None:
         hosts=2,
         instances=40,
         seed=11,
-        kill_interval=(4.0, 7.0),
+        kill_interval=(1.5, 3.0),
         max_kills=6,
         deadline=150.0,
         work_dir=tmp_path / "chaos",
@@ -272,7 +272,7 @@ async def test_torture_short(tmp_path: Path) -> None:
     )
     figures = await Torture(config).run()
     print_figures(figures)
-    assert figures.kills >= 2
+    assert figures.kills >= 1
     assert figures.azurite_restarts == 1
     assert figures.stuck == 0, figures.stuck_ids
     assert figures.verdict["problems"] == []
