@@ -45,21 +45,31 @@ async def _poison(hub: TaskHub, queue: str, body: bytes, reason: str) -> None:
     await hub.queues.send(poison, json.dumps(envelope))
 
 
+async def _decode(
+    hub: TaskHub, queue: str, body: bytes, kind: type[ControlMessage] | type[ActivityMessage]
+) -> ControlMessage | ActivityMessage | None:
+    """The engine message in `body`, or None after moving a bad one to the poison queue."""
+    try:
+        decoded = await hub.decode_message(body)
+        if not isinstance(decoded, kind):
+            raise MalformedMessageError(f"a {type(decoded).__name__} on the {queue} queue")
+        validate_instance_id(decoded.instance_id)
+    except (MalformedMessageError, InvalidNameError) as error:
+        await _poison(hub, queue, body, str(error))
+        return None
+    return decoded
+
+
 async def on_control_message(engine: Engine, message: func.QueueMessage) -> None:
     runtime = await engine.runtime()
     body = message.get_body()
-    try:
-        decoded = await runtime.hub.decode_message(body)
-        if not isinstance(decoded, ControlMessage):
-            raise MalformedMessageError("an activity message on the control queue")
-        validate_instance_id(decoded.instance_id)
-    except (MalformedMessageError, InvalidNameError) as error:
-        await _poison(runtime.hub, runtime.hub.names.control_queue, body, str(error))
+    queue = runtime.hub.names.control_queue
+    decoded = await _decode(runtime.hub, queue, body, ControlMessage)
+    if not isinstance(decoded, ControlMessage):
         return
     attempts = message.dequeue_count or 1
     if attempts >= engine.settings.max_dequeue_count:
         # Earlier attempts crashed or timed out; running the step again may crash again.
-        queue = runtime.hub.names.control_queue
         reason = (
             f"A message for this instance could not be processed in {attempts} attempts (the "
             f"worker crashed, timed out or failed each time); it was moved to {queue}-poison."
@@ -74,17 +84,12 @@ async def on_control_message(engine: Engine, message: func.QueueMessage) -> None
 async def on_work_item(engine: Engine, message: func.QueueMessage) -> None:
     runtime = await engine.runtime()
     body = message.get_body()
-    try:
-        decoded = await runtime.hub.decode_message(body)
-        if not isinstance(decoded, ActivityMessage):
-            raise MalformedMessageError("a control message on the work-item queue")
-        validate_instance_id(decoded.instance_id)
-    except (MalformedMessageError, InvalidNameError) as error:
-        await _poison(runtime.hub, runtime.hub.names.work_item_queue, body, str(error))
+    queue = runtime.hub.names.work_item_queue
+    decoded = await _decode(runtime.hub, queue, body, ActivityMessage)
+    if not isinstance(decoded, ActivityMessage):
         return
     attempts = message.dequeue_count or 1
     if attempts >= engine.settings.max_dequeue_count:
-        queue = runtime.hub.names.work_item_queue
         reason = (
             f"Activity {decoded.name!r} did not complete in {attempts} attempts (its worker "
             f"crashed, timed out or failed each time); the work item was moved to "

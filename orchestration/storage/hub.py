@@ -258,15 +258,26 @@ class TaskHub:
         )
         return await self._state(row) if row is not None else None
 
-    async def load(self, instance_id: str) -> tuple[InstanceState | None, list[HistoryEvent]]:
-        """The state row and the current execution's history, in one partition query."""
-        rows = [
+    async def _partition_rows(
+        self, instance_id: str, prefix: str | None = None, *, keys_only: bool = False
+    ) -> list[Entity]:
+        """Rows of an instance's partition, optionally only those whose RowKey has `prefix`."""
+        clause = f"PartitionKey eq {odata_string(to_key(instance_id))}"
+        if prefix is not None:
+            clause += (
+                f" and RowKey ge {odata_string(prefix)} and RowKey lt {odata_string(prefix + '~')}"
+            )
+        select = ["PartitionKey", "RowKey"] if keys_only else None
+        return [
             row
             async for row in self.tables.query(
-                self.names.instances_table,
-                filter=f"PartitionKey eq {odata_string(to_key(instance_id))}",
+                self.names.instances_table, filter=clause, select=select
             )
         ]
+
+    async def load(self, instance_id: str) -> tuple[InstanceState | None, list[HistoryEvent]]:
+        """The state row and the current execution's history, in one partition query."""
+        rows = await self._partition_rows(instance_id)
         state_row = next((row for row in rows if row["RowKey"] == STATE_ROW), None)
         if state_row is None:
             return None, []
@@ -277,17 +288,7 @@ class TaskHub:
 
     async def read_history(self, state: InstanceState) -> list[HistoryEvent]:
         prefix = codec.generation_prefix(state.generation)
-        key = odata_string(to_key(state.instance_id))
-        rows = [
-            row
-            async for row in self.tables.query(
-                self.names.instances_table,
-                filter=(
-                    f"PartitionKey eq {key} and RowKey ge {odata_string(prefix)} "
-                    f"and RowKey lt {odata_string(prefix + '~')}"
-                ),
-            )
-        ]
+        rows = await self._partition_rows(state.instance_id, prefix)
         return await codec.decode_rows(rows, self.payloads)
 
     async def create_instance(
@@ -459,17 +460,7 @@ class TaskHub:
         """
         key = to_key(before.instance_id)
         prefix = codec.generation_prefix(before.generation)
-        old_rows = [
-            row
-            async for row in self.tables.query(
-                self.names.instances_table,
-                filter=(
-                    f"PartitionKey eq {odata_string(key)} and RowKey ge {odata_string(prefix)} "
-                    f"and RowKey lt {odata_string(prefix + '~')}"
-                ),
-                select=["PartitionKey", "RowKey"],
-            )
-        ]
+        old_rows = await self._partition_rows(before.instance_id, prefix, keys_only=True)
         text = await codec.encode_events(events, self.payloads, before.instance_id)
         operations: list[TableOperation] = []
         new_keys = set()
@@ -500,18 +491,12 @@ class TaskHub:
     async def delete_generation(self, instance_id: str, generation: int) -> None:
         """Remove the history rows of a finished execution (after continue-as-new)."""
         prefix = codec.generation_prefix(generation)
+        await self._delete_rows(
+            instance_id, await self._partition_rows(instance_id, prefix, keys_only=True)
+        )
+
+    async def _delete_rows(self, instance_id: str, rows: Sequence[Entity]) -> None:
         key = to_key(instance_id)
-        rows = [
-            row
-            async for row in self.tables.query(
-                self.names.instances_table,
-                filter=(
-                    f"PartitionKey eq {odata_string(key)} and RowKey ge {odata_string(prefix)} "
-                    f"and RowKey lt {odata_string(prefix + '~')}"
-                ),
-                select=["PartitionKey", "RowKey"],
-            )
-        ]
         for start in range(0, len(rows), MAX_BATCH):
             chunk = rows[start : start + MAX_BATCH]
             await self.tables.submit_transaction(
@@ -521,21 +506,8 @@ class TaskHub:
 
     async def purge(self, instance_id: str) -> bool:
         """Delete an instance's state, history and payload blobs. False if it did not exist."""
-        key = to_key(instance_id)
-        rows = [
-            row
-            async for row in self.tables.query(
-                self.names.instances_table,
-                filter=f"PartitionKey eq {odata_string(key)}",
-                select=["PartitionKey", "RowKey"],
-            )
-        ]
-        for start in range(0, len(rows), MAX_BATCH):
-            chunk = rows[start : start + MAX_BATCH]
-            await self.tables.submit_transaction(
-                self.names.instances_table,
-                [TableOperation.delete(key, row["RowKey"]) for row in chunk],
-            )
+        rows = await self._partition_rows(instance_id, keys_only=True)
+        await self._delete_rows(instance_id, rows)
         await self.payloads.delete_prefix(codec.blob_prefix(instance_id))
         return bool(rows)
 

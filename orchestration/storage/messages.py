@@ -8,7 +8,6 @@ payload is moved to a blob and replaced by a reference.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -82,7 +81,7 @@ def raw_json(text: str | bytes) -> dict[str, Any]:
     if not stripped.startswith("{"):
         try:
             stripped = base64.b64decode(stripped, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as error:
+        except ValueError as error:  # binascii.Error, UnicodeDecodeError, non-ASCII text
             raise MalformedMessageError("message is neither JSON nor base64 JSON") from error
     try:
         data = json.loads(stripped)
