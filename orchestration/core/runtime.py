@@ -77,12 +77,6 @@ class DroppedEvent:
     reason: str
 
 
-class _ChainedTimer(TimerTask):
-    """A timer longer than the backend's maximum delay, fired as a chain of shorter ones."""
-
-    __slots__ = ()
-
-
 def _failure_from_exception(error: BaseException) -> FailureDetails:
     inner = error.failure if isinstance(error, TaskFailedError) else None
     return FailureDetails(

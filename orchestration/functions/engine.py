@@ -10,7 +10,6 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from orchestration.client import DurableOrchestrationClient, ManagementUrls
 from orchestration.functions.activity_worker import ActivityWorker
@@ -105,7 +104,3 @@ class Engine:
             await runtime.orchestrators.handle(message)
         except Exception:  # the queued start message will run the step
             log.warning("local first step failed", extra={"instance_id": message.instance_id})
-
-    @staticmethod
-    def now() -> datetime:
-        return datetime.now(UTC)

@@ -14,9 +14,10 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from orchestration.core import serialization
 from orchestration.core.actions import (
@@ -103,7 +104,30 @@ class _Inbox:
     deliveries: list[_Delivery] = field(default_factory=list)
 
 
-ActivityRunner = Callable[[ActivityMessage], "asyncio.Future[None] | None"]
+class _OutagePatience:
+    """Backoff while storage is unreachable (refused connections, 5xx), up to a deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._give_up = self._loop.time() + seconds
+        self.pause = 0.25
+
+    async def wait(self, error: StorageError, instance_id: str | None = None) -> None:
+        """Sleep before the next try; re-raise `error` if it is no outage or time is up.
+
+        With `instance_id`, the retry is logged.
+        """
+        if not (error.status == 0 or error.status >= 500) or self._loop.time() > self._give_up:
+            raise error
+        if instance_id is not None:
+            log.warning(
+                "storage unavailable (%s); retrying in %.1f s",
+                error,
+                self.pause,
+                extra={"instance_id": instance_id, "event": "storage_retry"},
+            )
+        await asyncio.sleep(self.pause)
+        self.pause = min(self.pause * 2, 5.0)
 
 
 class OrchestratorWorker:
@@ -161,10 +185,14 @@ class OrchestratorWorker:
         inbox.deliveries.append(delivery)
         if message.instance_id not in self._running:
             self._running.add(message.instance_id)
-            task = loop.create_task(self._drain(message.instance_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._drain(message.instance_id))
         await delivery.done
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _drain(self, instance_id: str) -> None:
         try:
@@ -199,11 +227,14 @@ class OrchestratorWorker:
         state, history = await self.hub.load(instance_id)
         if state is None:
             return None
-        session = OrchestrationSession(
-            self.registry.orchestrator, instance_id, max_timer_interval=self.max_timer_interval
-        )
+        session = self._new_session(instance_id)
         session.replay(history)
         return _Cached(state, session)
+
+    def _new_session(self, instance_id: str) -> OrchestrationSession:
+        return OrchestrationSession(
+            self.registry.orchestrator, instance_id, max_timer_interval=self.max_timer_interval
+        )
 
     def _remember(self, instance_id: str, entry: _Cached) -> None:
         if entry.state.status.is_terminal:
@@ -249,10 +280,8 @@ class OrchestratorWorker:
         Both retries are safe by construction: the commit is conditional on the ETag, so a
         retried step either commits once or finds its events already applied and drops them.
         """
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + self.outage_patience
+        patience = _OutagePatience(self.outage_patience)
         conflicts = 0
-        pause = 0.25
         while True:
             try:
                 entry = await self._load(instance_id)
@@ -274,17 +303,8 @@ class OrchestratorWorker:
                 await asyncio.sleep(0.005 * conflicts)
             except StorageError as error:
                 self._cache.pop(instance_id, None)
-                if not (error.status == 0 or error.status >= 500) or loop.time() > give_up:
-                    raise
+                await patience.wait(error, instance_id)
                 self.stats.outage_retries += 1
-                log.warning(
-                    "storage unavailable (%s); retrying in %.1f s",
-                    error,
-                    pause,
-                    extra={"instance_id": instance_id, "event": "storage_retry"},
-                )
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 5.0)
             except BaseException:
                 self._cache.pop(instance_id, None)
                 raise
@@ -362,11 +382,7 @@ class OrchestratorWorker:
         if next_session is not None and next_result is not None:
             self._remember(instance_id, _Cached(new_state, next_session))
             await self._carry_out(new_state, next_result.actions, now, local)
-            cleanup = asyncio.get_running_loop().create_task(
-                self._forget_generation(instance_id, state.generation)
-            )
-            self._tasks.add(cleanup)
-            cleanup.add_done_callback(self._tasks.discard)
+            self._spawn(self._forget_generation(instance_id, state.generation))
         else:
             self._remember(instance_id, _Cached(new_state, session))
             await self._carry_out(new_state, result.actions, now, local)
@@ -392,11 +408,7 @@ class OrchestratorWorker:
             parent=state.parent,
             execution_id=execution_id,
         )
-        session = OrchestrationSession(
-            self.registry.orchestrator,
-            state.instance_id,
-            max_timer_interval=self.max_timer_interval,
-        )
+        session = self._new_session(state.instance_id)
         result = session.step([OrchestratorStarted(-1, now), started, *action.carryover_events])
         new_state = replace(
             after,
@@ -436,31 +448,20 @@ class OrchestratorWorker:
                     for a in activities
                 )
                 actions = [a for a in actions if not isinstance(a, ScheduleActivity)]
-        sends = [self._patiently(self._send_action, state, action, now) for action in actions]
+        sends = [self._send_patiently(state, action, now) for action in actions]
         if sends:
             await asyncio.gather(*sends)
 
-    async def _patiently(
-        self,
-        send: Callable[[InstanceState, Action, datetime], Awaitable[None]],
-        state: InstanceState,
-        action: Action,
-        now: datetime,
-    ) -> None:
+    async def _send_patiently(self, state: InstanceState, action: Action, now: datetime) -> None:
         """Send, retrying while storage is unreachable (receivers tolerate a duplicate)."""
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + self.outage_patience
-        pause = 0.25
+        patience = _OutagePatience(self.outage_patience)
         while True:
             try:
-                await send(state, action, now)
+                await self._send_action(state, action, now)
                 return
             except StorageError as error:
-                if not (error.status == 0 or error.status >= 500) or loop.time() > give_up:
-                    raise
+                await patience.wait(error)
                 self.stats.outage_retries += 1
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 5.0)
 
     async def _send_action(self, state: InstanceState, action: Action, now: datetime) -> None:
         hub = self.hub
@@ -614,14 +615,9 @@ class OrchestratorWorker:
         Queue visibility counts whole seconds and a poll adds its interval; the queued message
         stays the durable copy, and whichever arrives second is dropped as a duplicate.
         """
-        loop = asyncio.get_running_loop()
-
-        def fire() -> None:
-            task = loop.create_task(self._fire(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        loop.call_later(max(delay.total_seconds(), 0.0), fire)
+        asyncio.get_running_loop().call_later(
+            max(delay.total_seconds(), 0.0), lambda: self._spawn(self._fire(message))
+        )
 
     async def _fire(self, message: ControlMessage) -> None:
         try:

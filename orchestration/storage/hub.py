@@ -390,24 +390,15 @@ class TaskHub:
         new), `after` describes the new execution, whose first step they are.
         """
         table = self.names.instances_table
-        key = to_key(before.instance_id)
         operations: list[TableOperation] = []
         if events:
-            text = await codec.encode_events(events, self.payloads, before.instance_id)
-            for part, props in enumerate(codec.split_text(text)):
-                row_key = codec.history_row_key(before.generation, before.steps, part)
-                operations.append(
-                    TableOperation.upsert({"PartitionKey": key, "RowKey": row_key, **props})
-                )
-        if next_generation_events:
-            text = await codec.encode_events(
-                next_generation_events, self.payloads, before.instance_id
+            operations += await self._history_rows(
+                before.instance_id, before.generation, before.steps, events
             )
-            for part, props in enumerate(codec.split_text(text)):
-                row_key = codec.history_row_key(after.generation, 0, part)
-                operations.append(
-                    TableOperation.upsert({"PartitionKey": key, "RowKey": row_key, **props})
-                )
+        if next_generation_events:
+            operations += await self._history_rows(
+                before.instance_id, after.generation, 0, next_generation_events
+            )
         state_row = await self._state_to_row(after)
         if before.etag is None:
             operations.append(TableOperation.insert(state_row))
@@ -429,6 +420,24 @@ class TaskHub:
             raise ConcurrencyError(str(error)) from error
         await self.faults.check("commit.after")
         return replace(after, etag=etags[-1])
+
+    async def _history_rows(
+        self, instance_id: str, generation: int, step: int, events: Sequence[HistoryEvent]
+    ) -> list[TableOperation]:
+        """The upserts that store one step's events (one row per part)."""
+        text = await codec.encode_events(events, self.payloads, instance_id)
+        key = to_key(instance_id)
+        return [
+            TableOperation.upsert(
+                {
+                    "PartitionKey": key,
+                    "RowKey": codec.history_row_key(generation, step, part),
+                    **props,
+                },
+                "replace",
+            )
+            for part, props in enumerate(codec.split_text(text))
+        ]
 
     async def _move_history_to_blob(
         self, before: InstanceState, after: InstanceState, operations: list[TableOperation]
@@ -461,15 +470,8 @@ class TaskHub:
         key = to_key(before.instance_id)
         prefix = codec.generation_prefix(before.generation)
         old_rows = await self._partition_rows(before.instance_id, prefix, keys_only=True)
-        text = await codec.encode_events(events, self.payloads, before.instance_id)
-        operations: list[TableOperation] = []
-        new_keys = set()
-        for part, props in enumerate(codec.split_text(text)):
-            row_key = codec.history_row_key(before.generation, 0, part)
-            new_keys.add(row_key)
-            operations.append(
-                TableOperation.upsert({"PartitionKey": key, "RowKey": row_key, **props}, "replace")
-            )
+        operations = await self._history_rows(before.instance_id, before.generation, 0, events)
+        new_keys = {op.entity["RowKey"] for op in operations}
         operations += [
             TableOperation.delete(key, row["RowKey"])
             for row in old_rows
