@@ -9,9 +9,12 @@
 
     .venv/bin/python bench/ours.py --mode host|inprocess [--no-local-activities] --out FILE
 
-`--http-start` starts instances with `POST /api/orchestrators/{name}` on the host (its
-starter runs a new instance's first step at once in the host process) instead of the
-client's `start_new` (whose start message the host's queue listener must poll).
+`--http-wait` runs each workflow with `POST /api/run/{name}` on the host: the bench app's
+starter calls `start_new` and `wait_for_completion_or_create_check_status_response`
+(Durable Functions' start-and-wait pattern) and answers with the output. The host's engine
+runs a new instance's first step at once, and the wait is woken by the engine's own commit.
+Without it, this process starts instances with its own client (`start_new`, whose start
+message the host's queue listener must poll) and polls their state rows.
 `--no-local-activities` turns host.json's `localActivities` off, so every activity goes
 through the work-item queue (the classic Durable Functions shape, and the scale-out path).
 
@@ -86,20 +89,21 @@ class Counters:
     engine_hub: TaskHub | None = None  # in-process: the worker's hub
     marks: dict[str, float] = field(default_factory=dict)
     workload: str = "chain_1"
-    # Start instances through the host's HTTP starter (POST {starter}/{name}) instead of the
-    # client: the host's engine then runs each new instance's first step at once.
-    starter: str | None = None
+    # Run workflows through the host's start-and-wait route (POST {runner}/{name}) instead
+    # of this process's client: the host's engine then runs each new instance's first step
+    # at once and answers when it completes.
+    runner: str | None = None
     session: aiohttp.ClientSession | None = None
 
-    async def start(self, client: DurableOrchestrationClient, name: str, arg: Any) -> str:
-        if self.starter is None or self.session is None:
-            return await client.start_new(name, None, arg)
+    async def run(self, name: str, arg: Any) -> Any:
+        """Start `name` on the host and wait for its output."""
+        assert self.runner is not None and self.session is not None
         async with self.session.post(
-            f"{self.starter}/{name}", json=arg, timeout=aiohttp.ClientTimeout(total=60)
+            f"{self.runner}/{name}", json=arg, timeout=aiohttp.ClientTimeout(total=150)
         ) as response:
-            if response.status != 202:
-                raise RuntimeError(f"starter answered {response.status}: {await response.text()}")
-            return str((await response.json())["id"])
+            if response.status != 200:
+                raise RuntimeError(f"{name} answered {response.status}: {await response.text()}")
+            return await response.json()
 
     async def engine_calls(self) -> dict[str, int]:
         if self.engine_hub is not None:
@@ -180,8 +184,10 @@ def engine(
     samples: list[tuple[str, float, float, float]],
 ) -> Engine:
     async def run(name: str, arg: Any, poll_ms: int) -> Any:
+        if counters.runner is not None:
+            return await counters.run(name, arg)
         began = time.time()
-        instance_id = await counters.start(client, name, arg)
+        instance_id = await client.start_new(name, None, arg)
         started = time.time()
         status = await client.wait_for_completion(instance_id, WAIT_MS, poll_ms)
         if status is None or status.runtime_status.value != "Completed":
@@ -205,7 +211,10 @@ def engine(
         return value
 
     async def sleepers(delays: list[float]) -> list[float]:
-        ids = await asyncio.gather(*(counters.start(client, "sleeper", d) for d in delays))
+        if counters.runner is not None:
+            lateness = await asyncio.gather(*(counters.run("sleeper", d) for d in delays))
+            return [float(late) for late in lateness]
+        ids = await asyncio.gather(*(client.start_new("sleeper", None, d) for d in delays))
         lateness = []
         for instance_id in ids:
             status = await client.wait_for_completion(instance_id, WAIT_MS, POLL_MS["sleeper"])
@@ -350,7 +359,7 @@ async def run_host(
     hub_name: str,
     workdir: Path,
     local: bool,
-    http_start: bool,
+    http_wait: bool,
 ) -> None:
     assert azurite.pid is not None
     process, port = start_host(azurite, hub_name, workdir, app_dir(workdir, local))
@@ -367,8 +376,8 @@ async def run_host(
             )
             await counters.engine_calls()  # wires the host's engine before the warm-up
             async with aiohttp.ClientSession() as session:
-                if http_start:
-                    counters.starter = f"http://127.0.0.1:{port}/api/orchestrators"
+                if http_wait:
+                    counters.runner = f"http://127.0.0.1:{port}/api/run"
                     counters.session = session
                 await drive(result, DurableOrchestrationClient(client_hub), counters)
     finally:
@@ -385,16 +394,16 @@ def main() -> int:
         help="every activity goes through the work-item queue (localActivities: false)",
     )
     parser.add_argument(
-        "--http-start",
+        "--http-wait",
         action="store_true",
-        help="host mode: start instances through the host's HTTP starter, not the client",
+        help="host mode: run workflows through the host's start-and-wait HTTP route",
     )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     install_sigterm_handler()
     name = "ours (host" if args.mode == "host" else "ours (in-process"
     name += "" if args.local else ", queued activities"
-    name += ", HTTP starter)" if args.http_start and args.mode == "host" else ")"
+    name += ", HTTP start+wait)" if args.http_wait and args.mode == "host" else ")"
     result = EngineResult(name, args.out)
     settings = json.loads((APP_DIR / "host.json").read_text())["extensions"]
     durable = {k: v for k, v in settings["durableTask"].items() if k != "hubName"}
@@ -402,7 +411,7 @@ def main() -> int:
     result.settings = {
         "durableTask": durable,
         "client_poll_ms": POLL_MS,
-        "start": "HTTP starter" if args.http_start else "client.start_new",
+        "start": "HTTP start+wait" if args.http_wait else "client.start_new + polling",
     }
     if args.mode == "host":
         result.settings["queues"] = settings["queues"]
@@ -423,7 +432,7 @@ def main() -> int:
         try:
             if args.mode == "host":
                 asyncio.run(
-                    run_host(result, azurite, hub_name, Path(tmp), args.local, args.http_start)
+                    run_host(result, azurite, hub_name, Path(tmp), args.local, args.http_wait)
                 )
             else:
                 asyncio.run(run_inprocess(result, azurite, hub_name, args.local))

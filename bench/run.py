@@ -55,15 +55,15 @@ class Run:
 
 
 RUNS = (
-    Run("ours (host)", "ours-host", "ours.py", ("--mode", "host"), 180, False),
     Run(
-        "ours (host, HTTP starter)",
+        "ours (host, HTTP start+wait)",
         "ours-host-http",
         "ours.py",
-        ("--mode", "host", "--http-start"),
+        ("--mode", "host", "--http-wait"),
         180,
         False,
     ),
+    Run("ours (host)", "ours-host", "ours.py", ("--mode", "host"), 180, False),
     Run("ours (in-process)", "ours-inprocess", "ours.py", ("--mode", "inprocess"), 180, False),
     Run("dbos (sqlite)", "dbos-sqlite", "peers_dbos.py", ("--db", "sqlite"), 180, True, ("dbos",)),
     Run(

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -53,10 +53,9 @@ __all__ = [
 ]
 
 
-# When this process runs the first step itself, the queued start message is delayed this
-# long: it then only guards against a crash (a worker that finds the instance started
-# re-sends its open work).
-LOCAL_START_GUARD = timedelta(seconds=30)
+# Runs a new instance's first step in this process: given the Pending instance (not yet
+# written) and its start message; returns once the step's commit has created the instance.
+LocalStart = Callable[[InstanceState, ControlMessage], Awaitable[None]]
 
 
 class InstanceNotFoundError(LookupError):
@@ -146,15 +145,15 @@ class DurableOrchestrationClient:
         hub: TaskHub,
         urls: ManagementUrls | None = None,
         *,
-        on_started: Callable[[ControlMessage], None] | None = None,
+        local_start: LocalStart | None = None,
     ) -> None:
-        """`on_started` lets an engine in this process run a new instance's first step at
-        once, instead of waiting for its start message to be polled (which stays the
-        durable copy)."""
+        """`local_start` lets an engine in this process run a new instance's first step at
+        once: it is given the Pending instance (not yet written) and its start message, and
+        returns once that step's commit has created the instance."""
         self._hub = hub
         self.task_hub_name = hub.names.hub
         self.urls = urls or ManagementUrls()
-        self._on_started = on_started
+        self._local_start = local_start
 
     # -- starting -----------------------------------------------------------------------
     async def start_new(
@@ -166,20 +165,34 @@ class DurableOrchestrationClient:
     ) -> str:
         """Start an instance of `orchestration_function_name`; return its instance id."""
         validate_function_name(orchestration_function_name, "Orchestrator name")
+        generated = instance_id is None
         instance_id = instance_id or uuid.uuid4().hex
         validate_instance_id(instance_id)
-        state = await self._hub.create_instance(
+        input_text = serialization.dumps(client_input)
+        now, execution_id, message_id = datetime.now(UTC), uuid.uuid4().hex, uuid.uuid4().hex
+        if self._local_start is None:
+            await self._hub.create_instance(
+                orchestration_function_name,
+                instance_id,
+                input_text,
+                now=now,
+                version=version,
+                execution_id=execution_id,
+                message_id=message_id,
+            )
+            return instance_id
+        # A generated id is free: no read. The first step's commit writes the instance.
+        state = await self._hub.new_instance(
             orchestration_function_name,
             instance_id,
-            serialization.dumps(client_input),
-            now=datetime.now(UTC),
+            input_text,
+            now=now,
             version=version,
-            execution_id=uuid.uuid4().hex,
-            message_id=uuid.uuid4().hex,
-            start_delay=LOCAL_START_GUARD if self._on_started is not None else None,
+            execution_id=execution_id,
+            message_id=message_id,
+            exists=False if generated else None,
         )
-        if self._on_started is not None:
-            self._on_started(self._hub.start_message(state))
+        await self._local_start(state, self._hub.start_message(state, message_id))
         return instance_id
 
     # -- status -------------------------------------------------------------------------
@@ -356,16 +369,30 @@ class DurableOrchestrationClient:
     async def wait_for_completion(
         self, instance_id: str, timeout_in_milliseconds: int = 10_000, poll_ms: int = 100
     ) -> DurableOrchestrationStatus | None:
-        """Poll until the instance finishes or the timeout passes; its last status."""
+        """Wait until the instance finishes or the timeout passes; its last status.
+
+        A commit made by this process wakes the wait at once (no storage read); commits made
+        elsewhere are seen by reading the state every `poll_ms`.
+        """
+        validate_instance_id(instance_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_in_milliseconds / 1000
-        while True:
-            status = await self.get_status(instance_id)
-            if status is None or status.runtime_status.is_terminal:
-                return status
-            if loop.time() >= deadline:
-                return status
-            await asyncio.sleep(poll_ms / 1000)
+        committed = self._hub.watch(instance_id)  # before the read: no commit slips between
+        try:
+            state = await self._hub.read_state(instance_id)
+            while state is not None and not state.status.is_terminal:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                done, _ = await asyncio.wait([committed], timeout=min(poll_ms / 1000, remaining))
+                if done:
+                    state = committed.result()
+                    committed = self._hub.watch(instance_id)
+                else:
+                    state = await self._hub.read_state(instance_id)
+        finally:
+            self._hub.unwatch(instance_id, committed)
+        return None if state is None else await self._status(state, show_input=False)
 
     # -- HTTP helpers -------------------------------------------------------------------
     def _urls_for(self, request: func.HttpRequest | None) -> ManagementUrls:

@@ -7,9 +7,13 @@ Python worker's), because storage connections belong to a loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from orchestration.client import DurableOrchestrationClient, ManagementUrls
 from orchestration.functions.activity_worker import ActivityWorker
@@ -18,10 +22,15 @@ from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.storage.faults import FaultInjector
-from orchestration.storage.hub import TaskHub
+from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHub
 from orchestration.storage.messages import ControlMessage
+from orchestration.storage.transport import SentMessage, StorageError
 
 log = logging.getLogger("orchestration.engine")
+
+# How long the start message of a locally started instance stays hidden: it only guards
+# against this process dying before the instance's local work is done.
+LOCAL_START_GUARD = timedelta(seconds=30)
 
 
 @dataclass
@@ -85,22 +94,55 @@ class Engine:
             base_url or f"http://localhost:7071/{self.settings.route_prefix}",
             code=os.environ.get("DURABLE_MANAGEMENT_KEY") or None,
         )
-        return DurableOrchestrationClient(runtime.hub, urls, on_started=self._start_locally)
+        return DurableOrchestrationClient(runtime.hub, urls, local_start=self._start_locally)
 
-    def _start_locally(self, message: ControlMessage) -> None:
-        """Run a new instance's first step in this process now. Its start message, queued
-        with a delay, stands behind this step: if the process dies, that message comes back
-        and the worker that takes it re-sends the instance's open work."""
-        runtime = self._runtime
-        if runtime is None:
+    async def _start_locally(self, state: InstanceState, message: ControlMessage) -> None:
+        """Create a new instance by running its first step in this process.
+
+        Its start message is queued at the same time, hidden for LOCAL_START_GUARD: if this
+        process dies before the instance's local work is done, the message comes back and
+        the worker that takes it runs the first step, or re-sends the open work of a step
+        that was committed. Once that work is done, the message is withdrawn. So a start
+        costs one queue send and one commit (the first step's), done concurrently.
+        """
+        runtime = await self.runtime()
+        guard = asyncio.ensure_future(runtime.hub.send_control(message, LOCAL_START_GUARD))
+        committed, finished = runtime.orchestrators.start(state, message, guard)
+        outcome, sent = await asyncio.gather(committed, guard, return_exceptions=True)
+        if isinstance(outcome, BaseException):
+            if isinstance(outcome, InstanceExistsError) and isinstance(sent, SentMessage):
+                self._spawn(runtime.hub.withdraw_control(sent))
+            self._spawn(_settle(finished))
+            raise outcome
+        if isinstance(sent, BaseException):
+            log.warning(
+                "start guard not sent (%s); the repair sweep covers this instance",
+                sent,
+                extra={"instance_id": state.instance_id, "event": "start_guard_failed"},
+            )
+            self._spawn(_settle(finished))
             return
-        task = runtime.loop.create_task(self._first_step(runtime, message))
+        self._spawn(self._withdraw_when_done(runtime, finished, sent))
+
+    async def _withdraw_when_done(
+        self, runtime: _Runtime, finished: asyncio.Future[None], guard: SentMessage
+    ) -> None:
+        try:
+            await finished
+        except Exception:  # the guard stays: it will redo what failed
+            return
+        try:
+            await runtime.hub.withdraw_control(guard)
+        except StorageError:  # it comes back in LOCAL_START_GUARD and is dropped
+            log.info("start guard not withdrawn", extra={"event": "start_guard_kept"})
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    @staticmethod
-    async def _first_step(runtime: _Runtime, message: ControlMessage) -> None:
-        try:
-            await runtime.orchestrators.handle(message)
-        except Exception:  # the queued start message will run the step
-            log.warning("local first step failed", extra={"instance_id": message.instance_id})
+
+async def _settle(future: asyncio.Future[None]) -> None:
+    """Wait for a future whose failure was reported elsewhere."""
+    with contextlib.suppress(Exception):
+        await future

@@ -61,6 +61,7 @@ log = logging.getLogger("orchestration.orchestrator")
 
 # Events without a natural id: a redelivered copy must be recognised by its message id.
 _ONCE_ONLY = (EventRaised, ExecutionSuspended, ExecutionResumed, ExecutionTerminated)
+_FINAL = (OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Terminated)
 MAX_COMMIT_ATTEMPTS = 8
 
 
@@ -76,12 +77,25 @@ class _Delivery:
     # True when an undeleted queue message stands behind this delivery until it is done:
     # only then may the step's activities run here, since a crash brings that message back.
     durable: bool = True
+    # A local start's caller waits for the step's commit (not for its later local rounds).
+    committed: asyncio.Future[InstanceState] | None = None
+    # A local start's queued copy, being sent: its activities wait for it to be in place.
+    guard: asyncio.Future[Any] | None = None
 
 
 @dataclass(slots=True)
 class _Cached:
     state: InstanceState
     session: OrchestrationSession
+    creating: bool = False  # a local start's state, not yet in storage
+
+
+@dataclass(slots=True)
+class _LocalWork:
+    """Activities a committed step leaves to this process; some may already be running."""
+
+    messages: list[ActivityMessage] = field(default_factory=list)
+    running: dict[int, asyncio.Future[HistoryEvent]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -167,6 +181,12 @@ class OrchestratorWorker:
         self.stats = WorkerStats()
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._inboxes: dict[str, _Inbox] = {}
+        self._seeds: dict[str, InstanceState] = {}  # local starts not yet committed
+        # Executions seen completed or terminated here (never revived: rewind applies to
+        # failed ones only), so that late copies of their messages (a queued timer a local
+        # one beat, a start guard) are dropped without reading the instance.
+        self._finished: OrderedDict[str, str] = OrderedDict()
+        self.finished_memory = 10_000
         self._running: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -181,12 +201,37 @@ class OrchestratorWorker:
         """
         loop = asyncio.get_running_loop()
         delivery = _Delivery(message, dequeue_count, loop.create_future(), durable)
-        inbox = self._inboxes.setdefault(message.instance_id, _Inbox())
-        inbox.deliveries.append(delivery)
-        if message.instance_id not in self._running:
-            self._running.add(message.instance_id)
-            self._spawn(self._drain(message.instance_id))
+        self._enqueue(delivery)
         await delivery.done
+
+    def start(
+        self, state: InstanceState, message: ControlMessage, guard: asyncio.Future[Any]
+    ) -> tuple[asyncio.Future[InstanceState], asyncio.Future[None]]:
+        """Run a new instance's first step here; its commit inserts the instance.
+
+        `state` is the Pending instance, not yet in storage (its ETag is that of the finished
+        instance it replaces, if any). `guard` is the sending of a delayed copy of `message`,
+        which stands behind the instance's local work: its activities start once it is in
+        place (and after the commit, so that an activity that kills the process cannot take
+        the instance's creation with it). Returns two futures: the first step's commit (it
+        raises InstanceExistsError if the instance was created meanwhile) and the end of the
+        work this process does for the start, local activities included.
+        """
+        loop = asyncio.get_running_loop()
+        self._cache.pop(state.instance_id, None)
+        self._seeds[state.instance_id] = state
+        delivery = _Delivery(message, 1, loop.create_future(), True, loop.create_future(), guard)
+        self._enqueue(delivery)
+        assert delivery.committed is not None
+        return delivery.committed, delivery.done
+
+    def _enqueue(self, delivery: _Delivery) -> None:
+        instance_id = delivery.message.instance_id
+        inbox = self._inboxes.setdefault(instance_id, _Inbox())
+        inbox.deliveries.append(delivery)
+        if instance_id not in self._running:
+            self._running.add(instance_id)
+            self._spawn(self._drain(instance_id))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` in the background, keeping a reference until it ends."""
@@ -206,11 +251,18 @@ class OrchestratorWorker:
                     await self._process(instance_id, batch)
                 except Exception as error:
                     self._cache.pop(instance_id, None)
+                    self._seeds.pop(instance_id, None)
                     for delivery in batch:
-                        if not delivery.done.done():
-                            delivery.done.set_exception(error)
+                        for future in (delivery.committed, delivery.done):
+                            if future is not None and not future.done():
+                                future.set_exception(error)
                 else:
                     for delivery in batch:
+                        if delivery.committed is not None and not delivery.committed.done():
+                            self._seeds.pop(instance_id, None)
+                            delivery.committed.set_exception(
+                                RuntimeError(f"the start of {instance_id!r} was not committed")
+                            )
                         if not delivery.done.done():
                             delivery.done.set_result(None)
         finally:
@@ -223,6 +275,9 @@ class OrchestratorWorker:
             self._cache.move_to_end(instance_id)
             self.stats.cache_hits += 1
             return cached
+        seed = self._seeds.get(instance_id)
+        if seed is not None:
+            return _Cached(seed, self._new_session(instance_id), creating=True)
         self.stats.cache_misses += 1
         state, history = await self.hub.load(instance_id)
         if state is None:
@@ -239,6 +294,11 @@ class OrchestratorWorker:
     def _remember(self, instance_id: str, entry: _Cached) -> None:
         if entry.state.status.is_terminal:
             self._cache.pop(instance_id, None)
+            if entry.state.status in _FINAL:
+                self._finished[instance_id] = entry.state.execution_id
+                self._finished.move_to_end(instance_id)
+                while len(self._finished) > self.finished_memory:
+                    self._finished.popitem(last=False)
             return
         self._cache[instance_id] = entry
         self._cache.move_to_end(instance_id)
@@ -247,34 +307,53 @@ class OrchestratorWorker:
 
     async def _process(self, instance_id: str, batch: list[_Delivery]) -> None:
         """Commit the batch's step, then run local activities and commit their results."""
+        finished = self._finished.get(instance_id)
+        if finished is not None and all(
+            d.message.execution_id == finished and d.dequeue_count <= 1 for d in batch
+        ):
+            self.stats.dropped += len(batch)
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.local_seconds
         # Activities run here only behind a held message, and not after a crash: a message
         # seen before (dequeue count > 1) may have been killed by one of them.
         guarded = any(d.durable for d in batch) and all(d.dequeue_count <= 1 for d in batch)
         for round_number in range(self.local_rounds + 1):
-            local = await self._commit_step(instance_id, batch, guarded)
-            if not local:
-                return
+            work = await self._commit_step(instance_id, batch, guarded)
             runner = self.local_runner
-            if (
+            waiting: list[tuple[ActivityMessage, Awaitable[HistoryEvent]]] = []
+            to_queue: list[ActivityMessage] = []
+            stay = not (
                 runner is None
                 or not guarded
                 or round_number == self.local_rounds
                 or loop.time() > deadline
-            ):
-                await asyncio.gather(*(self.hub.send_activity(m) for m in local))
+            )
+            for message in work.messages:
+                running = work.running.get(message.task_id)
+                if running is not None:  # started before the commit: it finishes here
+                    waiting.append((message, running))
+                elif stay and runner is not None:
+                    self.stats.local_activities += 1
+                    waiting.append((message, runner(message)))
+                else:
+                    to_queue.append(message)
+            if to_queue:
+                await asyncio.gather(*(self.hub.send_activity(m) for m in to_queue))
+            if not waiting:
                 return
-            self.stats.local_activities += len(local)
-            events = await asyncio.gather(*(runner(m) for m in local))
+            guards = [d.guard for d in batch if d.guard is not None]
+            if guards:  # a failed guard was reported; the repair sweep covers the instance
+                await asyncio.wait(guards)
+            events = await asyncio.gather(*(outcome for _, outcome in waiting))
             batch = [
                 _Delivery(ControlMessage(m.instance_id, e, m.execution_id), 1, loop.create_future())
-                for m, e in zip(local, events, strict=True)
+                for (m, _), e in zip(waiting, events, strict=True)
             ]
 
     async def _commit_step(
         self, instance_id: str, batch: list[_Delivery], guarded: bool = False
-    ) -> list[ActivityMessage]:
+    ) -> _LocalWork:
         """Run and commit one step, retrying conflicts at once and storage outages patiently.
 
         Both retries are safe by construction: the commit is conditional on the ETag, so a
@@ -283,6 +362,7 @@ class OrchestratorWorker:
         patience = _OutagePatience(self.outage_patience)
         conflicts = 0
         while True:
+            entry: _Cached | None = None
             try:
                 entry = await self._load(instance_id)
                 if entry is None:
@@ -292,10 +372,15 @@ class OrchestratorWorker:
                         len(batch),
                         extra={"instance_id": instance_id, "event": "unknown_instance"},
                     )
-                    return []
+                    return _LocalWork()
                 return await self._step(instance_id, entry, batch, guarded)
-            except ConcurrencyError:
+            except ConcurrencyError as error:
                 self._cache.pop(instance_id, None)
+                if entry is not None and entry.creating:
+                    self._seeds.pop(instance_id, None)
+                    raise InstanceExistsError(
+                        f"An instance with id {instance_id!r} was created concurrently."
+                    ) from error
                 self.stats.conflicts += 1
                 conflicts += 1
                 if conflicts >= MAX_COMMIT_ATTEMPTS:
@@ -311,7 +396,7 @@ class OrchestratorWorker:
 
     async def _step(
         self, instance_id: str, entry: _Cached, batch: list[_Delivery], guarded: bool = False
-    ) -> list[ActivityMessage]:
+    ) -> _LocalWork:
         """One step; returns the activities this process should run itself."""
         state, session = entry.state, entry.session
         # Only a message seen before (or a sweeper's wake-up) hints that an earlier worker
@@ -343,7 +428,7 @@ class OrchestratorWorker:
         if state.status.is_terminal or not events:
             if redelivered:
                 await self._repair(state, session)
-            return []
+            return _LocalWork()
 
         now = self.clock()
         result = session.step([OrchestratorStarted(-1, now), *events])
@@ -353,11 +438,12 @@ class OrchestratorWorker:
             # Every event was a duplicate of one already committed: nothing to write.
             if redelivered:
                 await self._repair(state, session)
-            return []
+            return _LocalWork()
 
         history = list(result.new_events)
-        if guarded:
-            result = await self._fold_local_steps(state, session, result, history)
+        work = _LocalWork()
+        if guarded and not entry.creating:
+            result = await self._fold_local_steps(state, session, result, history, work)
             now = self.clock()
         after = replace(
             state,
@@ -378,17 +464,21 @@ class OrchestratorWorker:
                 state, after, continued, now
             )
         new_state = await self.hub.commit(state, after, history, next_generation_events=next_events)
-        local: list[ActivityMessage] = []
+        if entry.creating:
+            self._seeds.pop(instance_id, None)
+        for delivery in batch:
+            if delivery.committed is not None and not delivery.committed.done():
+                delivery.committed.set_result(new_state)
         if next_session is not None and next_result is not None:
             self._remember(instance_id, _Cached(new_state, next_session))
-            await self._carry_out(new_state, next_result.actions, now, local)
+            await self._carry_out(new_state, next_result.actions, now, work.messages)
             self._spawn(self._forget_generation(instance_id, state.generation))
         else:
             self._remember(instance_id, _Cached(new_state, session))
-            await self._carry_out(new_state, result.actions, now, local)
+            await self._carry_out(new_state, result.actions, now, work.messages)
         if redelivered:
             await self._repair(new_state, next_session or session)
-        return local
+        return work
 
     def _continue_as_new(
         self,
@@ -476,12 +566,12 @@ class OrchestratorWorker:
                 instance_id, event, execution_id, f"{execution_id}:timer:{action.id}"
             )
             delay = action.fire_at - now
+            if delay <= self.local_timer_horizon:
+                self._fire_locally(message, action.fire_at)
             if delay <= MAX_QUEUE_DELAY:
                 await hub.send_control(message, delay)
             else:
                 await hub.store_far_timer(message, action.fire_at)
-            if delay <= self.local_timer_horizon:
-                self._fire_locally(message, delay)
         elif isinstance(action, StartSubOrchestration):
             try:
                 await hub.create_instance(
@@ -552,13 +642,16 @@ class OrchestratorWorker:
         session: OrchestrationSession,
         result: ExecutionResult,
         history: list[HistoryEvent],
+        work: _LocalWork,
     ) -> ExecutionResult:
         """Run a step's local activities before committing, and the steps their results
         lead to, so that one commit records several steps (group commit).
 
         Safe because a held queue message stands behind the step: if this process dies
         before the commit, the message comes back and the steps run again (activities run
-        at least once, as always). Bounded by `local_group_steps` and `local_group_seconds`.
+        at least once, as always). Bounded by `local_group_steps` and `local_group_seconds`:
+        activities still running then are committed as scheduled and left in `work.running`,
+        to be awaited after the commit.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.local_group_seconds
@@ -568,8 +661,13 @@ class OrchestratorWorker:
             if runner is None or messages is None or loop.time() > deadline:
                 break
             self.stats.local_activities += len(messages)
+            tasks = [asyncio.ensure_future(runner(m)) for m in messages]
+            _done, pending = await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0))
+            if pending:
+                work.running.update((m.task_id, t) for m, t in zip(messages, tasks, strict=True))
+                break
             self.stats.folded_steps += 1
-            outcomes = await asyncio.gather(*(runner(m) for m in messages))
+            outcomes = [t.result() for t in tasks]
             result = session.step([OrchestratorStarted(-1, self.clock()), *outcomes])
             self.stats.steps += 1
             history.extend(result.new_events)
@@ -609,14 +707,17 @@ class OrchestratorWorker:
             return True
         return False
 
-    def _fire_locally(self, message: ControlMessage, delay: timedelta) -> None:
+    def _fire_locally(self, message: ControlMessage, fire_at: datetime) -> None:
         """Also fire a near timer from this process, on time to the millisecond.
 
         Queue visibility counts whole seconds and a poll adds its interval; the queued message
-        stays the durable copy, and whichever arrives second is dropped as a duplicate.
+        stays the durable copy, and whichever arrives second is dropped as a duplicate. The
+        delay is taken from the clock now, not from the step's start: the commit and the
+        sends before this point would otherwise make every timer late by their duration.
         """
+        delay = (fire_at - self.clock()).total_seconds()
         asyncio.get_running_loop().call_later(
-            max(delay.total_seconds(), 0.0), lambda: self._spawn(self._fire(message))
+            max(delay, 0.0), lambda: self._spawn(self._fire(message))
         )
 
     async def _fire(self, message: ControlMessage) -> None:

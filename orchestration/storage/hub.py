@@ -61,6 +61,7 @@ from orchestration.storage.transport import (
     Entity,
     PreconditionFailed,
     QueueService,
+    SentMessage,
     StorageAccount,
     TableOperation,
     TableService,
@@ -130,6 +131,8 @@ class TaskHub:
         self.payloads = PayloadStore(self.blobs, self.names.payload_container, payload_threshold)
         self.faults = faults or FaultInjector()
         self._created = False
+        # Coroutines of this process waiting for an instance's next commit (see watch()).
+        self._watchers: dict[str, list[asyncio.Future[InstanceState]]] = {}
 
     @classmethod
     def from_connection_string(
@@ -311,19 +314,70 @@ class TaskHub:
         otherwise InstanceExistsError. A start whose `message_id` the instance already holds
         (a redelivered start) returns the instance as it is.
         """
+        state = await self.new_instance(
+            name,
+            instance_id,
+            input_text,
+            now=now,
+            version=version,
+            parent=parent,
+            execution_id=execution_id,
+            message_id=message_id,
+            overwrite_finished=overwrite_finished,
+        )
+        if state.execution_id != execution_id:  # a redelivered start: send it on
+            await self._send_start(state, message_id)
+            return state
+        existing = state.etag is not None
+        row = await self._state_to_row(state)
+        try:
+            if not existing:
+                state.etag = await self.tables.insert(self.names.instances_table, row)
+            else:
+                state.etag = await self.tables.update(
+                    self.names.instances_table, row, etag=state.etag or "*", mode="replace"
+                )
+        except (Conflict, PreconditionFailed) as error:
+            raise InstanceExistsError(
+                f"An instance with id {instance_id!r} was created concurrently."
+            ) from error
+        await self._send_start(state, message_id, start_delay)
+        return state
+
+    async def new_instance(
+        self,
+        name: str,
+        instance_id: str,
+        input_text: str | None,
+        *,
+        now: datetime,
+        execution_id: str,
+        version: str | None = None,
+        parent: ParentInstance | None = None,
+        message_id: str | None = None,
+        overwrite_finished: bool = True,
+        exists: bool | None = None,
+    ) -> InstanceState:
+        """The Pending state of an instance about to be created, not yet written.
+
+        Its ETag is that of the finished instance it replaces (None: the id is free), so the
+        write that creates it fails if someone else got there first. Raises
+        InstanceExistsError if an unfinished instance holds the id; returns the existing
+        instance as it is if it holds `message_id` (a redelivered start). `exists=False`
+        skips the read (a freshly generated id).
+        """
         validate_instance_id(instance_id)
         await self.create_if_not_exists()
-        existing = await self.read_state(instance_id)
+        existing = None if exists is False else await self.read_state(instance_id)
         if existing is not None:
             if message_id is not None and message_id in existing.applied_ids:
-                await self._send_start(existing, message_id)
                 return existing
             if not (overwrite_finished and existing.status.is_terminal):
                 raise InstanceExistsError(
                     f"An instance with id {instance_id!r} already exists "
                     f"(status {existing.status.value})."
                 )
-        state = InstanceState(
+        return InstanceState(
             instance_id=instance_id,
             name=name,
             status=OrchestrationRuntimeStatus.Pending,
@@ -335,21 +389,8 @@ class TaskHub:
             version=version,
             parent=parent,
             applied_ids=[message_id] if message_id else [],
+            etag=existing.etag if existing else None,
         )
-        row = await self._state_to_row(state)
-        try:
-            if existing is None:
-                state.etag = await self.tables.insert(self.names.instances_table, row)
-            else:
-                state.etag = await self.tables.update(
-                    self.names.instances_table, row, etag=existing.etag or "*", mode="replace"
-                )
-        except (Conflict, PreconditionFailed) as error:
-            raise InstanceExistsError(
-                f"An instance with id {instance_id!r} was created concurrently."
-            ) from error
-        await self._send_start(state, message_id, start_delay)
-        return state
 
     async def resend_start(self, state: InstanceState) -> None:
         """Send a Pending instance's ExecutionStarted again (its first send may be lost)."""
@@ -419,7 +460,32 @@ class TaskHub:
         except (PreconditionFailed, Conflict) as error:
             raise ConcurrencyError(str(error)) from error
         await self.faults.check("commit.after")
-        return replace(after, etag=etags[-1])
+        committed = replace(after, etag=etags[-1])
+        self._notify(committed)
+        return committed
+
+    # -- commits seen in this process ----------------------------------------------------
+    def watch(self, instance_id: str) -> asyncio.Future[InstanceState]:
+        """A future for the next state this process commits for the instance.
+
+        Lets a client in the engine's process learn of a completion without polling; commits
+        made by other processes are not seen, so a waiter must still poll, if more slowly.
+        """
+        future: asyncio.Future[InstanceState] = asyncio.get_running_loop().create_future()
+        self._watchers.setdefault(instance_id, []).append(future)
+        return future
+
+    def unwatch(self, instance_id: str, future: asyncio.Future[InstanceState]) -> None:
+        waiting = self._watchers.get(instance_id)
+        if waiting is not None and future in waiting:
+            waiting.remove(future)
+            if not waiting:
+                del self._watchers[instance_id]
+
+    def _notify(self, state: InstanceState) -> None:
+        for future in self._watchers.pop(state.instance_id, ()):
+            if not future.done():
+                future.set_result(state)
 
     async def _history_rows(
         self, instance_id: str, generation: int, step: int, events: Sequence[HistoryEvent]
@@ -540,13 +606,19 @@ class TaskHub:
             body = {**reference}
         return encode(body)
 
-    async def send_control(self, message: ControlMessage, delay: timedelta | None = None) -> None:
+    async def send_control(
+        self, message: ControlMessage, delay: timedelta | None = None
+    ) -> SentMessage:
         seconds = 0
         if delay is not None and delay > timedelta(0):
             seconds = int(min(delay, MAX_QUEUE_DELAY).total_seconds() + 0.999)
         text = await self._queue_text(message.instance_id, message.to_json())
         await self.faults.check("send.control")
-        await self.queues.send(self.names.control_queue, text, visibility_timeout=seconds)
+        return await self.queues.send(self.names.control_queue, text, visibility_timeout=seconds)
+
+    async def withdraw_control(self, sent: SentMessage) -> None:
+        """Delete a control message this process sent (e.g. a start guard no longer needed)."""
+        await self.queues.delete(self.names.control_queue, sent.id, sent.pop_receipt)
 
     async def send_activity(self, message: ActivityMessage) -> None:
         text = await self._queue_text(message.instance_id, message.to_json())

@@ -1,0 +1,232 @@
+"""A client in the engine's process: local starts, commit-woken waits, cheap late duplicates.
+
+A starter in the host (HTTP starter, `durable_client_input`) runs a new instance's first step
+itself: the step's commit creates the instance while a delayed copy of its start message is
+queued as a guard, withdrawn once the instance's local work is done. Real Azurite; the
+engine's workers run in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from orchestration.client import DurableOrchestrationClient
+from orchestration.core import DurableOrchestrationContext, OrchestrationRuntimeStatus
+from orchestration.core.history import HistoryEvent, TimerFired
+from orchestration.functions import engine as engine_module
+from orchestration.functions.burst import BurstWorker
+from orchestration.functions.engine import Engine
+from orchestration.functions.registry import Registry
+from orchestration.functions.settings import EngineSettings
+from orchestration.storage.hub import InstanceExistsError, TaskHub
+from orchestration.storage.messages import ActivityMessage, ControlMessage
+from tests.conftest import Storage
+
+Context = DurableOrchestrationContext
+
+
+def chain(ctx: Context) -> Any:
+    value = ctx.get_input()
+    for _ in range(3):
+        value = yield ctx.call_activity("add_one", value)
+    return value
+
+
+def approval(ctx: Context) -> Any:
+    answer = yield ctx.wait_for_external_event("approved")
+    return f"approved by {answer}"
+
+
+def nap(ctx: Context) -> Any:
+    yield ctx.create_timer(ctx.current_utc_datetime + timedelta(seconds=1))
+    return "rested"
+
+
+def add_one(value: int) -> int:
+    return value + 1
+
+
+def registry() -> Registry:
+    reg = Registry()
+    for function in (chain, approval, nap):
+        reg.add_orchestrator(function.__name__, function)
+    reg.add_activity("add_one", add_one, "value")
+    return reg
+
+
+@pytest.fixture
+async def hub(azurite: Storage) -> AsyncIterator[TaskHub]:
+    instance = TaskHub.from_connection_string(
+        azurite.connection_string, f"L{uuid.uuid4().hex[:12]}"
+    )
+    await instance.create_if_not_exists()
+    yield instance
+    await instance.close()
+
+
+@pytest.fixture
+async def engine(hub: TaskHub) -> AsyncIterator[Engine]:
+    engine = Engine(registry(), EngineSettings(hub_name=hub.names.hub), hub=hub)
+    yield engine
+    for task in list(engine._background):
+        task.cancel()
+
+
+async def settled(engine: Engine) -> None:
+    """Wait until the engine's background work (local rounds, guard withdrawals) is done."""
+    for _ in range(500):
+        if not engine._background:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the engine's background work did not finish")
+
+
+async def test_a_local_start_creates_the_instance_in_one_commit_and_withdraws_its_guard(
+    hub: TaskHub, engine: Engine
+) -> None:
+    client = await engine.client()
+    hub.account.reset_stats()
+    instance_id = await client.start_new("chain", None, 1)
+    calls = hub.account.reset_stats()
+    # No read (a generated id is free), no separate Pending row: one transaction, one send.
+    assert calls == {"table.transaction": 1, "queue.send": 1}, calls
+    status = await client.get_status(instance_id, show_history=True)
+    assert status is not None and status.history is not None
+    assert status.history[1]["EventType"] == "ExecutionStarted"
+
+    done = await client.wait_for_completion(instance_id, 30_000, 50)
+    assert done is not None and done.output == 4
+    await settled(engine)
+    # the guard is gone: nothing is left on the control queue, visible or not
+    assert await hub.queues.approximate_count(hub.names.control_queue) == 0
+
+
+async def test_a_local_start_refuses_an_id_in_use_and_replaces_a_finished_instance(
+    hub: TaskHub, engine: Engine
+) -> None:
+    client = await engine.client()
+    await client.start_new("approval", "taken")
+    with pytest.raises(InstanceExistsError):
+        await client.start_new("chain", "taken", 1)
+    status = await client.get_status("taken")
+    assert status is not None and status.name == "approval"
+
+    await client.start_new("chain", "reused", 1)
+    first = await client.wait_for_completion("reused", 30_000, 50)
+    assert first is not None and first.output == 4
+    await client.start_new("chain", "reused", 10)
+    second = await client.wait_for_completion("reused", 30_000, 50)
+    assert second is not None and second.output == 13
+
+
+async def test_a_concurrent_creation_of_the_same_id_is_refused_not_merged(
+    hub: TaskHub, engine: Engine
+) -> None:
+    client = await engine.client()
+    other = DurableOrchestrationClient(hub)  # another process's client: Pending row + message
+    state = await hub.new_instance(
+        "chain", "raced", "1", now=datetime.now(UTC), execution_id="e1", message_id="m1"
+    )
+    await other.start_new("approval", "raced")  # lands between our read and our commit
+    runtime = await engine.runtime()
+    guard: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    guard.set_result(None)
+    committed, finished = runtime.orchestrators.start(state, hub.start_message(state, "m1"), guard)
+    with pytest.raises(InstanceExistsError):
+        await committed
+    with pytest.raises(InstanceExistsError):
+        await finished
+    status = await client.get_status("raced")
+    assert status is not None and status.name == "approval"
+
+
+async def test_a_wait_in_the_engines_process_is_woken_by_the_commit_not_by_polling(
+    hub: TaskHub, engine: Engine
+) -> None:
+    client = await engine.client()
+    instance_id = await client.start_new("approval")
+    runtime = await engine.runtime()
+    worker = BurstWorker(
+        hub, registry(), orchestrators=runtime.orchestrators, activities=runtime.activities
+    )
+    hub.account.reset_stats()
+    # A poll interval longer than the test's timeout: only the commit can end this wait.
+    waiting = asyncio.create_task(client.wait_for_completion(instance_id, 600_000, 600_000))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await client.raise_event(instance_id, "approved", "ana")
+    await worker.run_until(lambda: asyncio.sleep(0, waiting.done()), timeout=30, idle_sleep=0.02)
+    status = await asyncio.wait_for(waiting, 5)
+    assert status is not None
+    assert status.runtime_status is OrchestrationRuntimeStatus.Completed
+    assert status.output == "approved by ana"
+    # one read of the state when the wait began; the completion came from the commit
+    assert hub.account.reset_stats().get("table.get", 0) <= 2  # + raise_event's own read
+
+
+async def test_a_process_dying_after_the_creation_commit_leaves_the_guard_to_finish(
+    azurite: Storage, hub: TaskHub, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "LOCAL_START_GUARD", timedelta(seconds=1))
+    runtime = await engine.runtime()
+    hung = asyncio.Event()
+
+    async def dies(_message: ActivityMessage) -> HistoryEvent:
+        hung.set()
+        await asyncio.Event().wait()  # this process never gets further
+        raise AssertionError("unreachable")
+
+    runtime.orchestrators.local_runner = dies
+    client = await engine.client()
+    instance_id = await client.start_new("chain", None, 1)
+    await asyncio.wait_for(hung.wait(), 10)
+    status = await client.get_status(instance_id)
+    assert status is not None and status.runtime_status is OrchestrationRuntimeStatus.Running
+
+    # Another process: its own hub connection and workers. The guard reaches it after 1 s;
+    # it finds the instance started and re-sends the open activity, then runs the rest.
+    other_hub = TaskHub.from_connection_string(azurite.connection_string, hub.names.hub)
+    other = BurstWorker(other_hub, registry(), visibility_timeout=5)
+
+    async def completed() -> bool:
+        current = await client.get_status(instance_id)
+        return current is not None and current.runtime_status.is_terminal
+
+    try:
+        await other.run_until(completed, timeout=60, idle_sleep=0.05)
+    finally:
+        await other_hub.close()
+    final = await client.get_status(instance_id)
+    assert final is not None and final.output == 4
+    assert other.orchestrators.stats.resends == 1
+
+
+async def test_a_late_copy_of_a_finished_executions_message_is_dropped_without_a_read(
+    hub: TaskHub, engine: Engine
+) -> None:
+    client = await engine.client()
+    instance_id = await client.start_new("nap")
+    done = await client.wait_for_completion(instance_id, 30_000, 50)
+    assert done is not None and done.output == "rested"  # fired by the local timer
+    runtime = await engine.runtime()
+    state = await hub.read_state(instance_id)
+    assert state is not None
+    worker = runtime.orchestrators
+    assert worker.stats.local_timers == 1
+    queued_copy = ControlMessage(
+        instance_id, TimerFired(-1, done.created_time, 0, done.created_time), state.execution_id
+    )
+    dropped = worker.stats.dropped
+    hub.account.reset_stats()
+    await worker.handle(queued_copy)
+    assert worker.stats.dropped == dropped + 1
+    assert hub.account.reset_stats() == {}  # no storage call at all
+    # a copy seen before (redelivered) still goes through the full path
+    await worker.handle(queued_copy, dequeue_count=2)
+    assert hub.account.reset_stats().get("table.query", 0) >= 1
