@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -154,6 +155,8 @@ class DurableOrchestrationClient:
         self.task_hub_name = hub.names.hub
         self.urls = urls or ManagementUrls()
         self._local_start = local_start
+        # Executions this client started in its engine's process, by instance id.
+        self._started_here: OrderedDict[str, str] = OrderedDict()
 
     # -- starting -----------------------------------------------------------------------
     async def start_new(
@@ -193,6 +196,9 @@ class DurableOrchestrationClient:
             exists=False if generated else None,
         )
         await self._local_start(state, self._hub.start_message(state, message_id))
+        self._started_here[instance_id] = execution_id
+        if len(self._started_here) > 1000:
+            self._started_here.popitem(last=False)
         return instance_id
 
     # -- status -------------------------------------------------------------------------
@@ -379,7 +385,15 @@ class DurableOrchestrationClient:
         deadline = loop.time() + timeout_in_milliseconds / 1000
         committed = self._hub.watch(instance_id)  # before the read: no commit slips between
         try:
-            state = await self._hub.read_state(instance_id)
+            # A state this process committed saves a read: an unfinished one (polling or a
+            # commit will move on from it), or the end of an execution this client started.
+            # Another finished one may be an older execution's, so storage is asked.
+            state = self._hub.committed_here(instance_id)
+            if state is None or (
+                state.status.is_terminal
+                and self._started_here.get(instance_id) != state.execution_id
+            ):
+                state = await self._hub.read_state(instance_id)
             while state is not None and not state.status.is_terminal:
                 remaining = deadline - loop.time()
                 if remaining <= 0:

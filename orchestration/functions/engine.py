@@ -12,7 +12,6 @@ import logging
 import os
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from orchestration.client import DurableOrchestrationClient, ManagementUrls
@@ -22,15 +21,10 @@ from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.storage.faults import FaultInjector
-from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHub
+from orchestration.storage.hub import InstanceState, TaskHub
 from orchestration.storage.messages import ControlMessage
-from orchestration.storage.transport import SentMessage, StorageError
 
 log = logging.getLogger("orchestration.engine")
-
-# How long the start message of a locally started instance stays hidden: it only guards
-# against this process dying before the instance's local work is done.
-LOCAL_START_GUARD = timedelta(seconds=30)
 
 
 @dataclass
@@ -99,42 +93,17 @@ class Engine:
     async def _start_locally(self, state: InstanceState, message: ControlMessage) -> None:
         """Create a new instance by running its first step in this process.
 
-        Its start message is queued at the same time, hidden for LOCAL_START_GUARD: if this
-        process dies before the instance's local work is done, the message comes back and
-        the worker that takes it runs the first step, or re-sends the open work of a step
-        that was committed. Once that work is done, the message is withdrawn. So a start
-        costs one queue send and one commit (the first step's), done concurrently.
+        The step's commit creates the instance, so a start costs one storage call. No queue
+        message stands behind the work that follows (its local activities): while it runs,
+        the instance's state row carries a wake-up time, and the timer sweeper wakes the
+        instance if this process dies (OrchestratorWorker.start).
         """
         runtime = await self.runtime()
-        guard = asyncio.ensure_future(runtime.hub.send_control(message, LOCAL_START_GUARD))
-        committed, finished = runtime.orchestrators.start(state, message, guard)
-        outcome, sent = await asyncio.gather(committed, guard, return_exceptions=True)
-        if isinstance(outcome, BaseException):
-            if isinstance(outcome, InstanceExistsError) and isinstance(sent, SentMessage):
-                self._spawn(runtime.hub.withdraw_control(sent))
-            self._spawn(_settle(finished))
-            raise outcome
-        if isinstance(sent, BaseException):
-            log.warning(
-                "start guard not sent (%s); the repair sweep covers this instance",
-                sent,
-                extra={"instance_id": state.instance_id, "event": "start_guard_failed"},
-            )
-            self._spawn(_settle(finished))
-            return
-        self._spawn(self._withdraw_when_done(runtime, finished, sent))
-
-    async def _withdraw_when_done(
-        self, runtime: _Runtime, finished: asyncio.Future[None], guard: SentMessage
-    ) -> None:
+        committed, finished = runtime.orchestrators.start(state, message)
         try:
-            await finished
-        except Exception:  # the guard stays: it will redo what failed
-            return
-        try:
-            await runtime.hub.withdraw_control(guard)
-        except StorageError:  # it comes back in LOCAL_START_GUARD and is dropped
-            log.info("start guard not withdrawn", extra={"event": "start_guard_kept"})
+            await committed
+        finally:
+            self._spawn(_settle(finished))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -55,7 +55,7 @@ from orchestration.storage.hub import (
     TaskHub,
 )
 from orchestration.storage.messages import ActivityMessage, ControlMessage
-from orchestration.storage.transport import StorageError
+from orchestration.storage.transport import SentMessage, StorageError
 
 log = logging.getLogger("orchestration.orchestrator")
 
@@ -79,8 +79,9 @@ class _Delivery:
     durable: bool = True
     # A local start's caller waits for the step's commit (not for its later local rounds).
     committed: asyncio.Future[InstanceState] | None = None
-    # A local start's queued copy, being sent: its activities wait for it to be in place.
-    guard: asyncio.Future[Any] | None = None
+    # No queue message stands behind this work (a local start and its later rounds): the
+    # commits guard it instead, with the state row's wake-up time (InstanceState.wake_at).
+    row_guarded: bool = False
 
 
 @dataclass(slots=True)
@@ -88,6 +89,14 @@ class _Cached:
     state: InstanceState
     session: OrchestrationSession
     creating: bool = False  # a local start's state, not yet in storage
+
+
+@dataclass(slots=True)
+class _LocalTimer:
+    """A near timer this process fires itself, and its queued copy once sent."""
+
+    message: ControlMessage
+    queued: SentMessage | None = None
 
 
 @dataclass(slots=True)
@@ -162,6 +171,8 @@ class OrchestratorWorker:
         local_timer_horizon: timedelta = timedelta(minutes=2),
         local_group_steps: int = 8,
         local_group_seconds: float = 0.25,
+        local_start_guard: timedelta = timedelta(seconds=30),
+        local_start_seconds: float = 0.02,
     ) -> None:
         self.hub = hub
         self.registry = registry
@@ -175,6 +186,9 @@ class OrchestratorWorker:
         self.local_timer_horizon = local_timer_horizon
         self.local_group_steps = local_group_steps
         self.local_group_seconds = local_group_seconds
+        self.local_start_guard = local_start_guard
+        self.local_start_seconds = local_start_seconds
+        self._proven: set[str] = set()  # activities that have run here and come back
         # Set by the engine to run small batches of activities in this process (no queue
         # hop); None sends every activity through the work-item queue.
         self.local_runner: Callable[[ActivityMessage], Awaitable[HistoryEvent]] | None = None
@@ -205,22 +219,23 @@ class OrchestratorWorker:
         await delivery.done
 
     def start(
-        self, state: InstanceState, message: ControlMessage, guard: asyncio.Future[Any]
+        self, state: InstanceState, message: ControlMessage
     ) -> tuple[asyncio.Future[InstanceState], asyncio.Future[None]]:
-        """Run a new instance's first step here; its commit inserts the instance.
+        """Run a new instance's first step here; its commit creates the instance.
 
         `state` is the Pending instance, not yet in storage (its ETag is that of the finished
-        instance it replaces, if any). `guard` is the sending of a delayed copy of `message`,
-        which stands behind the instance's local work: its activities start once it is in
-        place (and after the commit, so that an activity that kills the process cannot take
-        the instance's creation with it). Returns two futures: the first step's commit (it
+        instance it replaces, if any). No queue message stands behind this work: each of its
+        commits that leaves local work sets the state row's `wake_at` (`local_start_guard`
+        ahead), and the timer sweeper wakes an instance whose wake-up time has passed. Its
+        activities start only after the first commit, so one that kills the process cannot
+        take the instance's creation with it. Returns two futures: the first commit (it
         raises InstanceExistsError if the instance was created meanwhile) and the end of the
         work this process does for the start, local activities included.
         """
         loop = asyncio.get_running_loop()
         self._cache.pop(state.instance_id, None)
         self._seeds[state.instance_id] = state
-        delivery = _Delivery(message, 1, loop.create_future(), True, loop.create_future(), guard)
+        delivery = _Delivery(message, 1, loop.create_future(), True, loop.create_future(), True)
         self._enqueue(delivery)
         assert delivery.committed is not None
         return delivery.committed, delivery.done
@@ -318,8 +333,9 @@ class OrchestratorWorker:
         # Activities run here only behind a held message, and not after a crash: a message
         # seen before (dequeue count > 1) may have been killed by one of them.
         guarded = any(d.durable for d in batch) and all(d.dequeue_count <= 1 for d in batch)
+        row_guarded = any(d.row_guarded for d in batch)
         for round_number in range(self.local_rounds + 1):
-            work = await self._commit_step(instance_id, batch, guarded)
+            work = await self._commit_step(instance_id, batch, guarded, row_guarded)
             runner = self.local_runner
             waiting: list[tuple[ActivityMessage, Awaitable[HistoryEvent]]] = []
             to_queue: list[ActivityMessage] = []
@@ -335,24 +351,30 @@ class OrchestratorWorker:
                     waiting.append((message, running))
                 elif stay and runner is not None:
                     self.stats.local_activities += 1
-                    waiting.append((message, runner(message)))
+                    waiting.append((message, self._run_local(message)))
                 else:
                     to_queue.append(message)
             if to_queue:
                 await asyncio.gather(*(self.hub.send_activity(m) for m in to_queue))
             if not waiting:
                 return
-            guards = [d.guard for d in batch if d.guard is not None]
-            if guards:  # a failed guard was reported; the repair sweep covers the instance
-                await asyncio.wait(guards)
             events = await asyncio.gather(*(outcome for _, outcome in waiting))
             batch = [
-                _Delivery(ControlMessage(m.instance_id, e, m.execution_id), 1, loop.create_future())
+                _Delivery(
+                    ControlMessage(m.instance_id, e, m.execution_id),
+                    1,
+                    loop.create_future(),
+                    row_guarded=row_guarded,
+                )
                 for (m, _), e in zip(waiting, events, strict=True)
             ]
 
     async def _commit_step(
-        self, instance_id: str, batch: list[_Delivery], guarded: bool = False
+        self,
+        instance_id: str,
+        batch: list[_Delivery],
+        guarded: bool = False,
+        row_guarded: bool = False,
     ) -> _LocalWork:
         """Run and commit one step, retrying conflicts at once and storage outages patiently.
 
@@ -373,7 +395,7 @@ class OrchestratorWorker:
                         extra={"instance_id": instance_id, "event": "unknown_instance"},
                     )
                     return _LocalWork()
-                return await self._step(instance_id, entry, batch, guarded)
+                return await self._step(instance_id, entry, batch, guarded, row_guarded)
             except ConcurrencyError as error:
                 self._cache.pop(instance_id, None)
                 if entry is not None and entry.creating:
@@ -395,7 +417,12 @@ class OrchestratorWorker:
                 raise
 
     async def _step(
-        self, instance_id: str, entry: _Cached, batch: list[_Delivery], guarded: bool = False
+        self,
+        instance_id: str,
+        entry: _Cached,
+        batch: list[_Delivery],
+        guarded: bool = False,
+        row_guarded: bool = False,
     ) -> _LocalWork:
         """One step; returns the activities this process should run itself."""
         state, session = entry.state, entry.session
@@ -442,8 +469,10 @@ class OrchestratorWorker:
 
         history = list(result.new_events)
         work = _LocalWork()
-        if guarded and not entry.creating:
-            result = await self._fold_local_steps(state, session, result, history, work)
+        if guarded:
+            result = await self._fold_local_steps(
+                state, session, result, history, work, creating=entry.creating
+            )
             now = self.clock()
         after = replace(
             state,
@@ -463,6 +492,12 @@ class OrchestratorWorker:
             next_session, next_result, next_events, after = self._continue_as_new(
                 state, after, continued, now
             )
+        # Work left to this process with no queue message behind it: the row guards it.
+        leaves_local_work = bool(work.running) or bool(
+            self._staying_local((next_result or result).actions)
+        )
+        wake_at = now + self.local_start_guard if row_guarded and leaves_local_work else None
+        after = replace(after, wake_at=wake_at)
         new_state = await self.hub.commit(state, after, history, next_generation_events=next_events)
         if entry.creating:
             self._seeds.pop(instance_id, None)
@@ -528,19 +563,27 @@ class OrchestratorWorker:
         local: list[ActivityMessage] | None = None,
     ) -> None:
         """Send what the actions imply; small batches of activities may stay local instead."""
-        if local is not None and self.local_runner is not None:
-            activities = [a for a in actions if isinstance(a, ScheduleActivity)]
-            if 0 < len(activities) <= self.local_batch and all(
-                a.name in self.registry.activities for a in activities
-            ):
-                local.extend(
-                    ActivityMessage(state.instance_id, state.execution_id, a.id, a.name, a.input)
-                    for a in activities
-                )
-                actions = [a for a in actions if not isinstance(a, ScheduleActivity)]
+        staying = self._staying_local(actions) if local is not None else []
+        if local is not None and staying:
+            local.extend(
+                ActivityMessage(state.instance_id, state.execution_id, a.id, a.name, a.input)
+                for a in staying
+            )
+            actions = [a for a in actions if not isinstance(a, ScheduleActivity)]
         sends = [self._send_patiently(state, action, now) for action in actions]
         if sends:
             await asyncio.gather(*sends)
+
+    def _staying_local(self, actions: tuple[Action, ...] | list[Action]) -> list[ScheduleActivity]:
+        """The activities among `actions` this process would run itself (all or none)."""
+        if self.local_runner is None:
+            return []
+        activities = [a for a in actions if isinstance(a, ScheduleActivity)]
+        if len(activities) > self.local_batch or any(
+            a.name not in self.registry.activities for a in activities
+        ):
+            return []
+        return activities
 
     async def _send_patiently(self, state: InstanceState, action: Action, now: datetime) -> None:
         """Send, retrying while storage is unreachable (receivers tolerate a duplicate)."""
@@ -566,10 +609,13 @@ class OrchestratorWorker:
                 instance_id, event, execution_id, f"{execution_id}:timer:{action.id}"
             )
             delay = action.fire_at - now
+            local = None
             if delay <= self.local_timer_horizon:
-                self._fire_locally(message, action.fire_at)
+                local = self._fire_locally(message, action.fire_at)
             if delay <= MAX_QUEUE_DELAY:
-                await hub.send_control(message, delay)
+                sent = await hub.send_control(message, delay)
+                if local is not None:
+                    local.queued = sent
             else:
                 await hub.store_far_timer(message, action.fire_at)
         elif isinstance(action, StartSubOrchestration):
@@ -636,6 +682,13 @@ class OrchestratorWorker:
             for a in activities
         ]
 
+    async def _run_local(self, message: ActivityMessage) -> HistoryEvent:
+        """Run an activity in this process; note that it came back (did not kill us)."""
+        assert self.local_runner is not None
+        outcome = await self.local_runner(message)
+        self._proven.add(message.name)
+        return outcome
+
     async def _fold_local_steps(
         self,
         state: InstanceState,
@@ -643,6 +696,7 @@ class OrchestratorWorker:
         result: ExecutionResult,
         history: list[HistoryEvent],
         work: _LocalWork,
+        creating: bool = False,
     ) -> ExecutionResult:
         """Run a step's local activities before committing, and the steps their results
         lead to, so that one commit records several steps (group commit).
@@ -652,16 +706,23 @@ class OrchestratorWorker:
         at least once, as always). Bounded by `local_group_steps` and `local_group_seconds`:
         activities still running then are committed as scheduled and left in `work.running`,
         to be awaited after the commit.
+
+        A local start (`creating`) has no message behind it and nothing in storage yet: it
+        folds only activities that have already run in this process and come back, within
+        `local_start_seconds`. An activity that has not (one that kills its process, say)
+        runs after the creating commit, so that the instance exists to fail readably.
         """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.local_group_seconds
-        runner = self.local_runner
+        budget = self.local_start_seconds if creating else self.local_group_seconds
+        deadline = loop.time() + budget
         for _round in range(self.local_group_steps):
             messages = self._local_activities(state, result)
-            if runner is None or messages is None or loop.time() > deadline:
+            if self.local_runner is None or messages is None or loop.time() > deadline:
+                break
+            if creating and any(m.name not in self._proven for m in messages):
                 break
             self.stats.local_activities += len(messages)
-            tasks = [asyncio.ensure_future(runner(m)) for m in messages]
+            tasks = [asyncio.ensure_future(self._run_local(m)) for m in messages]
             _done, pending = await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0))
             if pending:
                 work.running.update((m.task_id, t) for m, t in zip(messages, tasks, strict=True))
@@ -707,23 +768,30 @@ class OrchestratorWorker:
             return True
         return False
 
-    def _fire_locally(self, message: ControlMessage, fire_at: datetime) -> None:
+    def _fire_locally(self, message: ControlMessage, fire_at: datetime) -> _LocalTimer:
         """Also fire a near timer from this process, on time to the millisecond.
 
         Queue visibility counts whole seconds and a poll adds its interval; the queued message
-        stays the durable copy, and whichever arrives second is dropped as a duplicate. The
-        delay is taken from the clock now, not from the step's start: the commit and the
-        sends before this point would otherwise make every timer late by their duration.
+        stays the durable copy until the local firing has committed, and is then withdrawn
+        (or, if that fails, dropped as a duplicate on arrival). The delay is taken from the
+        clock now, not from the step's start: the commit and the sends before this point
+        would otherwise make every timer late by their duration.
         """
+        timer = _LocalTimer(message)
         delay = (fire_at - self.clock()).total_seconds()
         asyncio.get_running_loop().call_later(
-            max(delay, 0.0), lambda: self._spawn(self._fire(message))
+            max(delay, 0.0), lambda: self._spawn(self._fire(timer))
         )
+        return timer
 
-    async def _fire(self, message: ControlMessage) -> None:
+    async def _fire(self, timer: _LocalTimer) -> None:
+        message = timer.message
         try:
             self.stats.local_timers += 1
             await self.handle(message, durable=False)
+            if timer.queued is not None:
+                with contextlib.suppress(StorageError):  # already received: it is dropped
+                    await self.hub.withdraw_control(timer.queued)
         except Exception:
             # Its step may have committed with its messages unsent, and the queued copy of
             # the timer will then be dropped as a duplicate: ask for a repair instead.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -74,6 +75,7 @@ MAX_BATCH = 100
 MAX_TRANSACTION_HISTORY_CHARS = 1_500_000
 APPLIED_IDS_KEPT = 200
 MAX_QUEUE_DELAY = timedelta(days=6, hours=23)
+RECENT_STATES_KEPT = 1000
 
 
 class ConcurrencyError(Exception):
@@ -105,6 +107,9 @@ class InstanceState:
     applied_ids: list[str] = field(default_factory=list)
     repairs: int = 0
     next_repair_at: datetime | None = None
+    # Set while a process runs the instance's work with no queue message behind it (a local
+    # start): if nothing is committed by then, the timer sweeper wakes the instance.
+    wake_at: datetime | None = None
     etag: str | None = None
 
 
@@ -133,6 +138,7 @@ class TaskHub:
         self._created = False
         # Coroutines of this process waiting for an instance's next commit (see watch()).
         self._watchers: dict[str, list[asyncio.Future[InstanceState]]] = {}
+        self._recent: OrderedDict[str, InstanceState] = OrderedDict()
 
     @classmethod
     def from_connection_string(
@@ -187,6 +193,7 @@ class TaskHub:
             applied_ids=json.loads(row.get("AppliedIds") or "[]"),
             repairs=int(row.get("Repairs", 0)),
             next_repair_at=_iso(row["NextRepairAt"]) if row.get("NextRepairAt") else None,
+            wake_at=_iso(row["WakeAt"]) if row.get("WakeAt") else None,
             etag=row.etag,
         )
 
@@ -219,6 +226,8 @@ class TaskHub:
                 row[key] = value
         if state.version is not None:
             row["Version"] = state.version
+        if state.wake_at is not None:
+            row["WakeAt"] = state.wake_at
         if state.parent is not None:
             parent = state.parent
             row["Parent"] = json.dumps(
@@ -482,7 +491,16 @@ class TaskHub:
             if not waiting:
                 del self._watchers[instance_id]
 
+    def committed_here(self, instance_id: str) -> InstanceState | None:
+        """The state this process last committed for the instance, if recent; another
+        process may have committed since."""
+        return self._recent.get(instance_id)
+
     def _notify(self, state: InstanceState) -> None:
+        self._recent[state.instance_id] = state
+        self._recent.move_to_end(state.instance_id)
+        if len(self._recent) > RECENT_STATES_KEPT:
+            self._recent.popitem(last=False)
         for future in self._watchers.pop(state.instance_id, ()):
             if not future.done():
                 future.set_result(state)
@@ -617,7 +635,8 @@ class TaskHub:
         return await self.queues.send(self.names.control_queue, text, visibility_timeout=seconds)
 
     async def withdraw_control(self, sent: SentMessage) -> None:
-        """Delete a control message this process sent (e.g. a start guard no longer needed)."""
+        """Delete a control message this process sent, before anyone received it (a timer's
+        queued copy once the timer fired locally). Raises StorageError if it was received."""
         await self.queues.delete(self.names.control_queue, sent.id, sent.pop_receipt)
 
     async def send_activity(self, message: ActivityMessage) -> None:

@@ -1,9 +1,9 @@
 """A client in the engine's process: local starts, commit-woken waits, cheap late duplicates.
 
 A starter in the host (HTTP starter, `durable_client_input`) runs a new instance's first step
-itself: the step's commit creates the instance while a delayed copy of its start message is
-queued as a guard, withdrawn once the instance's local work is done. Real Azurite; the
-engine's workers run in this process.
+itself: the step's commit creates the instance, and while the instance's local work goes on
+its state row carries a wake-up time for the timer sweeper, cleared by the commit that ends
+that work. Real Azurite; the engine's workers run in this process.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import pytest
 from orchestration.client import DurableOrchestrationClient
 from orchestration.core import DurableOrchestrationContext, OrchestrationRuntimeStatus
 from orchestration.core.history import HistoryEvent, TimerFired
-from orchestration.functions import engine as engine_module
 from orchestration.functions.burst import BurstWorker
 from orchestration.functions.engine import Engine
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
+from orchestration.functions.triggers import sweep
 from orchestration.storage.hub import InstanceExistsError, TaskHub
 from orchestration.storage.messages import ActivityMessage, ControlMessage
 from tests.conftest import Storage
@@ -79,7 +79,7 @@ async def engine(hub: TaskHub) -> AsyncIterator[Engine]:
 
 
 async def settled(engine: Engine) -> None:
-    """Wait until the engine's background work (local rounds, guard withdrawals) is done."""
+    """Wait until the engine's background work (a local start's later rounds) is done."""
     for _ in range(500):
         if not engine._background:
             return
@@ -87,24 +87,71 @@ async def settled(engine: Engine) -> None:
     raise AssertionError("the engine's background work did not finish")
 
 
-async def test_a_local_start_creates_the_instance_in_one_commit_and_withdraws_its_guard(
+async def test_a_local_start_creates_the_instance_in_one_commit_and_clears_its_guard(
     hub: TaskHub, engine: Engine
 ) -> None:
     client = await engine.client()
+    runtime = await engine.runtime()
+    release = asyncio.Event()
+    run_activity = runtime.orchestrators.local_runner
+    assert run_activity is not None
+
+    async def held(message: ActivityMessage) -> HistoryEvent:
+        await release.wait()
+        return await run_activity(message)
+
+    runtime.orchestrators.local_runner = held
     hub.account.reset_stats()
     instance_id = await client.start_new("chain", None, 1)
     calls = hub.account.reset_stats()
-    # No read (a generated id is free), no separate Pending row: one transaction, one send.
-    assert calls == {"table.transaction": 1, "queue.send": 1}, calls
+    # No read (a generated id is free), no separate Pending row, no message: one transaction.
+    assert calls == {"table.transaction": 1}, calls
+    state = await hub.read_state(instance_id)
+    assert state is not None and state.status is OrchestrationRuntimeStatus.Running
+    assert state.wake_at is not None and state.wake_at > datetime.now(UTC)  # work goes on here
     status = await client.get_status(instance_id, show_history=True)
     assert status is not None and status.history is not None
     assert status.history[1]["EventType"] == "ExecutionStarted"
 
+    release.set()
     done = await client.wait_for_completion(instance_id, 30_000, 50)
     assert done is not None and done.output == 4
     await settled(engine)
-    # the guard is gone: nothing is left on the control queue, visible or not
+    state = await hub.read_state(instance_id)
+    assert state is not None and state.wake_at is None
     assert await hub.queues.approximate_count(hub.names.control_queue) == 0
+
+
+async def test_activities_proven_in_this_process_run_before_the_creating_commit(
+    hub: TaskHub, engine: Engine
+) -> None:
+    """Once `add_one` has run here and come back, a new chain's whole run fits in the one
+    commit that creates it; the first chain (activity not yet proven) took two."""
+    client = await engine.client()
+    hub.account.reset_stats()
+    first = await client.start_new("chain", None, 1)
+    started = await hub.read_state(first)
+    assert started is not None and started.status is OrchestrationRuntimeStatus.Running
+    done = await client.wait_for_completion(first, 30_000, 50)
+    assert done is not None and done.output == 4
+    await settled(engine)
+    hub.account.reset_stats()
+    second = await client.start_new("chain", None, 10)
+    assert hub.account.reset_stats() == {"table.transaction": 1}
+    state = await hub.read_state(second)
+    assert state is not None and state.status is OrchestrationRuntimeStatus.Completed
+    assert state.output == "13" and state.wake_at is None
+
+
+async def test_a_local_start_waiting_for_an_event_leaves_no_wake_up_time(
+    hub: TaskHub, engine: Engine
+) -> None:
+    client = await engine.client()
+    instance_id = await client.start_new("approval")
+    await settled(engine)
+    state = await hub.read_state(instance_id)
+    assert state is not None and state.status is OrchestrationRuntimeStatus.Running
+    assert state.wake_at is None  # nothing runs here: a quiet instance, not a guarded one
 
 
 async def test_a_local_start_refuses_an_id_in_use_and_replaces_a_finished_instance(
@@ -135,9 +182,7 @@ async def test_a_concurrent_creation_of_the_same_id_is_refused_not_merged(
     )
     await other.start_new("approval", "raced")  # lands between our read and our commit
     runtime = await engine.runtime()
-    guard: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    guard.set_result(None)
-    committed, finished = runtime.orchestrators.start(state, hub.start_message(state, "m1"), guard)
+    committed, finished = runtime.orchestrators.start(state, hub.start_message(state, "m1"))
     with pytest.raises(InstanceExistsError):
         await committed
     with pytest.raises(InstanceExistsError):
@@ -170,10 +215,9 @@ async def test_a_wait_in_the_engines_process_is_woken_by_the_commit_not_by_polli
     assert hub.account.reset_stats().get("table.get", 0) <= 2  # + raise_event's own read
 
 
-async def test_a_process_dying_after_the_creation_commit_leaves_the_guard_to_finish(
-    azurite: Storage, hub: TaskHub, engine: Engine, monkeypatch: pytest.MonkeyPatch
+async def test_a_process_dying_after_the_creation_commit_is_woken_by_the_sweeper(
+    azurite: Storage, hub: TaskHub, engine: Engine
 ) -> None:
-    monkeypatch.setattr(engine_module, "LOCAL_START_GUARD", timedelta(seconds=1))
     runtime = await engine.runtime()
     hung = asyncio.Event()
 
@@ -189,8 +233,14 @@ async def test_a_process_dying_after_the_creation_commit_leaves_the_guard_to_fin
     status = await client.get_status(instance_id)
     assert status is not None and status.runtime_status is OrchestrationRuntimeStatus.Running
 
-    # Another process: its own hub connection and workers. The guard reaches it after 1 s;
-    # it finds the instance started and re-sends the open activity, then runs the rest.
+    # Another process's timer sweeper: before the wake-up time it leaves the instance alone;
+    # after it, it wakes the instance, whose worker re-sends the open activity.
+    state = await hub.read_state(instance_id)
+    assert state is not None and state.wake_at is not None
+    await sweep(hub, timedelta(minutes=5), state.wake_at - timedelta(seconds=1))
+    assert await hub.queues.approximate_count(hub.names.control_queue) == 0
+    await sweep(hub, timedelta(minutes=5), state.wake_at + timedelta(seconds=1))
+    assert await hub.queues.approximate_count(hub.names.control_queue) == 1
     other_hub = TaskHub.from_connection_string(azurite.connection_string, hub.names.hub)
     other = BurstWorker(other_hub, registry(), visibility_timeout=5)
 
@@ -219,6 +269,11 @@ async def test_a_late_copy_of_a_finished_executions_message_is_dropped_without_a
     assert state is not None
     worker = runtime.orchestrators
     assert worker.stats.local_timers == 1
+    for _ in range(300):  # the local firing withdraws the timer's queued copy
+        if await hub.queues.approximate_count(hub.names.control_queue) == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert await hub.queues.approximate_count(hub.names.control_queue) == 0
     queued_copy = ControlMessage(
         instance_id, TimerFired(-1, done.created_time, 0, done.created_time), state.execution_id
     )
