@@ -50,7 +50,6 @@ ROOT = HERE.parent
 APP_DIR = HERE / "app"
 sys.path[:0] = [str(ROOT), str(APP_DIR)]
 
-from azurite_log import AccessLog  # noqa: E402
 from bench_workflows import ACTIVITIES, ORCHESTRATORS  # noqa: E402
 from common import (  # noqa: E402
     EngineResult,
@@ -83,7 +82,6 @@ class Counters:
 
     azurite_pid: int
     client_hub: TaskHub
-    access_log: AccessLog
     host_pid: int | None = None
     stats_url: str | None = None
     engine_hub: TaskHub | None = None  # in-process: the worker's hub
@@ -130,7 +128,6 @@ class Counters:
         if name in MEASURED:
             await self.engine_calls()
             self.client_hub.account.reset_stats()
-            self.access_log.take()
             self.marks = self._cpu()
             self.marks["wall"] = time.monotonic()
 
@@ -143,12 +140,7 @@ class Counters:
         cpu = {k: v * 1000 / activities for k, v in used.items()}
         engine = await self.engine_calls()
         client = self.client_hub.account.reset_stats()
-        served = self.access_log.take()
-        total, engine_total, client_total = (
-            sum(served.values()),
-            sum(engine.values()),
-            sum(client.values()),
-        )
+        engine_total, client_total = sum(engine.values()), sum(client.values())
         figures: dict[str, Any] = {
             "activities": activities,
             "cpu_ms_per_activity": {k: round(v, 2) for k, v in cpu.items()},
@@ -156,14 +148,8 @@ class Counters:
             "cores_busy": {k: round(v / wall, 2) for k, v in used.items()},
             "engine_calls_per_activity": round(engine_total / activities, 2),
             "client_calls_per_activity": round(client_total / activities, 2),
-            "azurite_requests_per_activity": round(total / activities, 2),
-            # what neither the engine nor the client counted: the host's queue listeners
-            "other_requests_per_activity": round(
-                (total - engine_total - client_total) / activities, 2
-            ),
             "engine_calls": dict(sorted(engine.items())),
             "client_calls": dict(sorted(client.items())),
-            "azurite_requests": served,
         }
         result.extra[name] = figures
         short = "chain" if name == "chain_16" else "fanout"
@@ -172,7 +158,6 @@ class Counters:
         )
         result.metrics[f"cpu_azurite_{short}"] = round(cpu["azurite"], 2)
         result.metrics[f"calls_{short}"] = figures["engine_calls_per_activity"]
-        result.metrics[f"requests_{short}"] = figures["azurite_requests_per_activity"]
         result.save()
         print(f"[{result.engine}] {name}: {json.dumps(figures)}", flush=True)
 
@@ -300,8 +285,7 @@ async def run_inprocess(result: EngineResult, azurite: Azurite, hub_name: str, l
             worker.run_until(stopped, timeout=3600, idle_sleep=INPROCESS_IDLE_SLEEP)
         )
         counters = Counters(
-            azurite.pid, client_hub, AccessLog(azurite.location / "azurite.log"),
-            engine_hub=worker_hub,
+            azurite.pid, client_hub, engine_hub=worker_hub,
         )  # fmt: skip
         try:
             await drive(result, DurableOrchestrationClient(client_hub), counters)
@@ -370,7 +354,6 @@ async def run_host(
             counters = Counters(
                 azurite.pid,
                 client_hub,
-                AccessLog(azurite.location / "azurite.log"),
                 host_pid=process.pid,
                 stats_url=f"http://127.0.0.1:{port}/api/bench/stats",
             )

@@ -16,11 +16,9 @@ OURS_ONLY: dict[str, tuple[str, str]] = {
     "cpu_ours_chain": ("chain: CPU per activity, our processes", "ms"),
     "cpu_azurite_chain": ("chain: CPU per activity, Azurite", "ms"),
     "calls_chain": ("chain: engine storage calls per activity", "calls"),
-    "requests_chain": ("chain: all Azurite requests per activity", "calls"),
     "cpu_ours_fanout": ("fan-out 1000: CPU per activity, ours", "ms"),
     "cpu_azurite_fanout": ("fan-out 1000: CPU per activity, Azurite", "ms"),
     "calls_fanout": ("fan-out 1000: engine storage calls per activity", "calls"),
-    "requests_fanout": ("fan-out 1000: all Azurite requests per activity", "calls"),
 }
 
 
@@ -111,11 +109,9 @@ def table(engines: list[dict[str, Any]], comparison: dict[str, Any]) -> str:
         chain = extra.get("chain_16", {})
         if chain:
             lines.append(
-                f"{e['engine']}, chain 16 callers: Azurite requests per activity "
-                f"{chain.get('azurite_requests_per_activity')} = engine "
-                f"{chain.get('engine_calls_per_activity')} + client "
-                f"{chain.get('client_calls_per_activity')} + other (host queue listeners) "
-                f"{chain.get('other_requests_per_activity')}; cores busy {chain.get('cores_busy')}"
+                f"{e['engine']}, chain 16 callers: storage calls per activity: engine "
+                f"{chain.get('engine_calls_per_activity')}, client "
+                f"{chain.get('client_calls_per_activity')}; cores busy {chain.get('cores_busy')}"
             )
         if "latency_anatomy_ms_p50" in extra:
             lines.append(

@@ -95,7 +95,8 @@ def ensure_azurite(app_dir: Path) -> Azurite | None:
             f"{STORAGE_SETTING} points at {host} ports {blob}/{queue}/{table}; only some listen, "
             "so another program holds them. Stop it or point the setting elsewhere."
         )
-    azurite = Azurite(app_dir / ".azurite", host, blob, queue, table)
+    access_log = os.environ.get("AZURITE_ACCESS_LOG") == "1"
+    azurite = Azurite(app_dir / ".azurite", host, blob, queue, table, access_log=access_log)
     try:
         azurite.start()
     except AzuriteError as err:

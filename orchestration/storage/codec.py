@@ -1,10 +1,12 @@
 """How history is laid out in table rows, and how it is read back.
 
-Each committed step is one history row (or a few, for a very large step) in the instance's
-partition, holding the step's events as a JSON array split over string properties of at most
-30,000 characters (Azurite refuses strings over 32,768; Azure counts 64 KiB of UTF-16). An
-event whose JSON is larger than the payload threshold is moved to a blob first, so rows stay
-small and a 1 MiB output costs one blob, not a row at the entity limit.
+An execution's first step, when small, is kept in the state row itself (property FirstStep),
+so that a new instance, or a short workflow run whole in its first commit, costs one entity
+write. Every other committed step is one history row (or a few, for a very large step) in the
+instance's partition, holding the step's events as a JSON array split over string properties
+of at most 30,000 characters (Azurite refuses strings over 32,768; Azure counts 64 KiB of
+UTF-16). An event whose JSON is larger than the payload threshold is moved to a blob first, so
+rows stay small and a 1 MiB output costs one blob, not a row at the entity limit.
 """
 
 from __future__ import annotations
@@ -79,11 +81,18 @@ async def decode_rows(
         steps.setdefault(step_key, []).append(join_text(row))
     events: list[HistoryEvent] = []
     for texts in steps.values():
-        items = json.loads("".join(texts))
-        if len(items) == 1 and isinstance(items[0], dict) and "$chunk" in items[0]:
-            items = json.loads(await payloads.fetch(items[0]["$chunk"]))
-        for item in items:
-            if is_reference(item):
-                item = await payloads.resolve_json(item)
-            events.append(event_from_dict(item))
+        events += await decode_step("".join(texts), payloads)
+    return events
+
+
+async def decode_step(text: str, payloads: PayloadStore) -> list[HistoryEvent]:
+    """The events of one step's JSON text (as encode_events wrote it)."""
+    items = json.loads(text)
+    if len(items) == 1 and isinstance(items[0], dict) and "$chunk" in items[0]:
+        items = json.loads(await payloads.fetch(items[0]["$chunk"]))
+    events: list[HistoryEvent] = []
+    for item in items:
+        if is_reference(item):
+            item = await payloads.resolve_json(item)
+        events.append(event_from_dict(item))
     return events

@@ -76,6 +76,7 @@ MAX_TRANSACTION_HISTORY_CHARS = 1_500_000
 APPLIED_IDS_KEPT = 200
 MAX_QUEUE_DELAY = timedelta(days=6, hours=23)
 RECENT_STATES_KEPT = 1000
+INLINE_STEP_CHARS = 16_000  # a first step up to this size stays in the state row
 
 
 class ConcurrencyError(Exception):
@@ -110,6 +111,8 @@ class InstanceState:
     # Set while a process runs the instance's work with no queue message behind it (a local
     # start): if nothing is committed by then, the timer sweeper wakes the instance.
     wake_at: datetime | None = None
+    # The execution's first step (its events' JSON), kept in the state row when small.
+    first_step: str | None = None
     etag: str | None = None
 
 
@@ -194,6 +197,7 @@ class TaskHub:
             repairs=int(row.get("Repairs", 0)),
             next_repair_at=_iso(row["NextRepairAt"]) if row.get("NextRepairAt") else None,
             wake_at=_iso(row["WakeAt"]) if row.get("WakeAt") else None,
+            first_step=row.get("FirstStep"),
             etag=row.etag,
         )
 
@@ -228,6 +232,8 @@ class TaskHub:
             row["Version"] = state.version
         if state.wake_at is not None:
             row["WakeAt"] = state.wake_at
+        if state.first_step is not None:
+            row["FirstStep"] = state.first_step
         if state.parent is not None:
             parent = state.parent
             row["Parent"] = json.dumps(
@@ -296,12 +302,18 @@ class TaskHub:
         state = await self._state(state_row)
         prefix = codec.generation_prefix(state.generation)
         history_rows = [row for row in rows if row["RowKey"].startswith(prefix)]
-        return state, await codec.decode_rows(history_rows, self.payloads)
+        return state, await self._history(state, history_rows)
 
     async def read_history(self, state: InstanceState) -> list[HistoryEvent]:
         prefix = codec.generation_prefix(state.generation)
         rows = await self._partition_rows(state.instance_id, prefix)
-        return await codec.decode_rows(rows, self.payloads)
+        return await self._history(state, rows)
+
+    async def _history(self, state: InstanceState, rows: list[Entity]) -> list[HistoryEvent]:
+        events = (
+            await codec.decode_step(state.first_step, self.payloads) if state.first_step else []
+        )
+        return events + await codec.decode_rows(rows, self.payloads)
 
     async def create_instance(
         self,
@@ -440,6 +452,12 @@ class TaskHub:
         new), `after` describes the new execution, whose first step they are.
         """
         table = self.names.instances_table
+        if next_generation_events:
+            after = replace(after, first_step=None)  # a new execution: its history in rows
+        elif before.steps == 0 and events:
+            text = await codec.encode_events(events, self.payloads, before.instance_id)
+            if len(text) <= INLINE_STEP_CHARS:
+                return await self._commit_first_step(before, replace(after, first_step=text))
         operations: list[TableOperation] = []
         if events:
             operations += await self._history_rows(
@@ -470,6 +488,26 @@ class TaskHub:
             raise ConcurrencyError(str(error)) from error
         await self.faults.check("commit.after")
         committed = replace(after, etag=etags[-1])
+        self._notify(committed)
+        return committed
+
+    async def _commit_first_step(
+        self, before: InstanceState, after: InstanceState
+    ) -> InstanceState:
+        """Commit a small first step held in the state row: one entity write, no batch."""
+        row = await self._state_to_row(after)
+        await self.faults.check("commit.before")
+        try:
+            if before.etag is None:
+                etag = await self.tables.insert(self.names.instances_table, row)
+            else:
+                etag = await self.tables.update(
+                    self.names.instances_table, row, etag=before.etag, mode="replace"
+                )
+        except (PreconditionFailed, Conflict) as error:
+            raise ConcurrencyError(str(error)) from error
+        await self.faults.check("commit.after")
+        committed = replace(after, etag=etag)
         self._notify(committed)
         return committed
 
@@ -561,7 +599,7 @@ class TaskHub:
             for row in old_rows
             if row["RowKey"] not in new_keys
         ]
-        after = replace(after, steps=1)
+        after = replace(after, steps=1, first_step=None)
         state_row = await self._state_to_row(after)
         operations.append(TableOperation.update(state_row, etag=before.etag or "*", mode="replace"))
         if len(operations) > MAX_BATCH:

@@ -104,8 +104,8 @@ async def test_a_local_start_creates_the_instance_in_one_commit_and_clears_its_g
     hub.account.reset_stats()
     instance_id = await client.start_new("chain", None, 1)
     calls = hub.account.reset_stats()
-    # No read (a generated id is free), no separate Pending row, no message: one transaction.
-    assert calls == {"table.transaction": 1}, calls
+    # No read (a generated id is free), no Pending row, no message: one entity insert.
+    assert calls == {"table.insert": 1}, calls
     state = await hub.read_state(instance_id)
     assert state is not None and state.status is OrchestrationRuntimeStatus.Running
     assert state.wake_at is not None and state.wake_at > datetime.now(UTC)  # work goes on here
@@ -137,7 +137,7 @@ async def test_activities_proven_in_this_process_run_before_the_creating_commit(
     await settled(engine)
     hub.account.reset_stats()
     second = await client.start_new("chain", None, 10)
-    assert hub.account.reset_stats() == {"table.transaction": 1}
+    assert hub.account.reset_stats() == {"table.insert": 1}
     state = await hub.read_state(second)
     assert state is not None and state.status is OrchestrationRuntimeStatus.Completed
     assert state.output == "13" and state.wake_at is None
