@@ -105,6 +105,7 @@ class _LocalWork:
 
     messages: list[ActivityMessage] = field(default_factory=list)
     running: dict[int, asyncio.Future[HistoryEvent]] = field(default_factory=dict)
+    sends: list[asyncio.Future[None]] = field(default_factory=list)  # the step's messages
 
 
 @dataclass(slots=True)
@@ -262,26 +263,48 @@ class OrchestratorWorker:
                     self._inboxes.pop(instance_id, None)
                     return
                 batch, inbox.deliveries = inbox.deliveries, []
+                # The sends a step implies run on while the instance's next batch is
+                # stepped (a locally fired timer need not wait for its queued copy to be
+                # sent); each delivery is done once its own commits and sends are.
+                sends: list[asyncio.Future[None]] = []
+                failure: Exception | None = None
                 try:
-                    await self._process(instance_id, batch)
+                    await self._process(instance_id, batch, sends)
                 except Exception as error:
+                    failure = error
                     self._cache.pop(instance_id, None)
                     self._seeds.pop(instance_id, None)
-                    for delivery in batch:
-                        for future in (delivery.committed, delivery.done):
-                            if future is not None and not future.done():
-                                future.set_exception(error)
+                for delivery in batch:
+                    if delivery.committed is not None and not delivery.committed.done():
+                        self._seeds.pop(instance_id, None)
+                        delivery.committed.set_exception(
+                            failure
+                            or RuntimeError(f"the start of {instance_id!r} was not committed")
+                        )
+                if sends:
+                    self._spawn(self._settle(batch, sends, failure))
                 else:
-                    for delivery in batch:
-                        if delivery.committed is not None and not delivery.committed.done():
-                            self._seeds.pop(instance_id, None)
-                            delivery.committed.set_exception(
-                                RuntimeError(f"the start of {instance_id!r} was not committed")
-                            )
-                        if not delivery.done.done():
-                            delivery.done.set_result(None)
+                    self._settle_now(batch, failure)
         finally:
             self._running.discard(instance_id)
+
+    async def _settle(
+        self, batch: list[_Delivery], sends: list[asyncio.Future[None]], failure: Exception | None
+    ) -> None:
+        for outcome in await asyncio.gather(*sends, return_exceptions=True):
+            if failure is None and isinstance(outcome, Exception):
+                failure = outcome
+        self._settle_now(batch, failure)
+
+    @staticmethod
+    def _settle_now(batch: list[_Delivery], failure: Exception | None) -> None:
+        for delivery in batch:
+            if delivery.done.done():
+                continue
+            if failure is None:
+                delivery.done.set_result(None)
+            else:
+                delivery.done.set_exception(failure)
 
     # -- one step -----------------------------------------------------------------------
     async def _load(self, instance_id: str) -> _Cached | None:
@@ -320,7 +343,9 @@ class OrchestratorWorker:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
-    async def _process(self, instance_id: str, batch: list[_Delivery]) -> None:
+    async def _process(
+        self, instance_id: str, batch: list[_Delivery], sends: list[asyncio.Future[None]]
+    ) -> None:
         """Commit the batch's step, then run local activities and commit their results."""
         finished = self._finished.get(instance_id)
         if finished is not None and all(
@@ -336,6 +361,7 @@ class OrchestratorWorker:
         row_guarded = any(d.row_guarded for d in batch)
         for round_number in range(self.local_rounds + 1):
             work = await self._commit_step(instance_id, batch, guarded, row_guarded)
+            sends.extend(work.sends)
             runner = self.local_runner
             waiting: list[tuple[ActivityMessage, Awaitable[HistoryEvent]]] = []
             to_queue: list[ActivityMessage] = []
@@ -506,11 +532,11 @@ class OrchestratorWorker:
                 delivery.committed.set_result(new_state)
         if next_session is not None and next_result is not None:
             self._remember(instance_id, _Cached(new_state, next_session))
-            await self._carry_out(new_state, next_result.actions, now, work.messages)
+            self._carry_out_later(new_state, next_result.actions, now, work)
             self._spawn(self._forget_generation(instance_id, state.generation))
         else:
             self._remember(instance_id, _Cached(new_state, session))
-            await self._carry_out(new_state, result.actions, now, work.messages)
+            self._carry_out_later(new_state, result.actions, now, work)
         if redelivered:
             await self._repair(new_state, next_session or session)
         return work
@@ -555,21 +581,32 @@ class OrchestratorWorker:
             log.warning("could not delete old history", extra={"instance_id": instance_id})
 
     # -- messages implied by a step -------------------------------------------------------
+    def _carry_out_later(
+        self,
+        state: InstanceState,
+        actions: tuple[Action, ...] | list[Action],
+        now: datetime,
+        work: _LocalWork,
+    ) -> None:
+        """Keep small batches of activities local (into `work.messages`) and start sending
+        the rest (into `work.sends`), without waiting for the sends."""
+        staying = self._staying_local(actions)
+        if staying:
+            work.messages.extend(
+                ActivityMessage(state.instance_id, state.execution_id, a.id, a.name, a.input)
+                for a in staying
+            )
+            actions = [a for a in actions if not isinstance(a, ScheduleActivity)]
+        if actions:
+            work.sends.append(asyncio.ensure_future(self._carry_out(state, actions, now)))
+
     async def _carry_out(
         self,
         state: InstanceState,
         actions: tuple[Action, ...] | list[Action],
         now: datetime,
-        local: list[ActivityMessage] | None = None,
     ) -> None:
-        """Send what the actions imply; small batches of activities may stay local instead."""
-        staying = self._staying_local(actions) if local is not None else []
-        if local is not None and staying:
-            local.extend(
-                ActivityMessage(state.instance_id, state.execution_id, a.id, a.name, a.input)
-                for a in staying
-            )
-            actions = [a for a in actions if not isinstance(a, ScheduleActivity)]
+        """Send what the actions imply."""
         sends = [self._send_patiently(state, action, now) for action in actions]
         if sends:
             await asyncio.gather(*sends)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from orchestration.host.bindings import HostContext
 
 log = logging.getLogger("orchestration.host")
+INVOCATION_LOGGER = "orchestration.invocations"  # "Executed 'Functions.X'" lines
+invocation_log = logging.getLogger(INVOCATION_LOGGER)
 
 
 class FunctionTimeoutError(TimeoutError):
@@ -105,7 +107,7 @@ class Invoker:
                 self._idle.set()
             result.duration_ms = (time.perf_counter() - started) * 1000
             outcome = "Succeeded" if result.succeeded else "Failed"
-            log.info(
+            invocation_log.info(
                 "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
                 function.name,
                 outcome,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping, MutableMapping
@@ -121,6 +122,17 @@ def _function_timeout(value: Any) -> timedelta | None:
     return timeout
 
 
+_LOG_LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "information": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "none": logging.CRITICAL + 10,
+}
+
+
 @dataclass(frozen=True)
 class HostJson:
     """The parts of host.json the local host uses; `raw` keeps the rest for extensions."""
@@ -129,6 +141,18 @@ class HostJson:
     route_prefix: str = "api"
     queues: QueueOptions = field(default_factory=QueueOptions)
     function_timeout: timedelta | None = None
+
+    def log_level(self, category: str) -> int:
+        """host.json `logging.logLevel` for a category (or its closest dotted prefix, then
+        `default`), as a `logging` level; Information when unset."""
+        levels = (self.raw.get("logging") or {}).get("logLevel") or {}
+        lowered = {str(k).lower(): v for k, v in levels.items()}
+        parts = category.lower().split(".")
+        for end in range(len(parts), 0, -1):
+            name = ".".join(parts[:end])
+            if name in lowered:
+                return _LOG_LEVELS.get(str(lowered[name]).lower(), logging.INFO)
+        return _LOG_LEVELS.get(str(lowered.get("default", "information")).lower(), logging.INFO)
 
     def extension_section(self, name: str) -> Mapping[str, Any]:
         """host.json `extensions.<name>` (case-insensitive), empty when absent."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -114,6 +115,16 @@ def test_queue_options_defaults_and_overrides() -> None:
     )
     with pytest.raises(HostConfigError):
         QueueOptions.from_json({"batchSize": 64})
+
+
+def test_host_json_log_levels_follow_categories_then_default() -> None:
+    levels = {"default": "Warning", "Function": "Information", "Function.noisy": "None"}
+    host = HostJson(raw={"logging": {"logLevel": levels}})
+    assert host.log_level("Function") == logging.INFO
+    assert host.log_level("function.other") == logging.INFO  # case-insensitive, by prefix
+    assert host.log_level("Function.noisy") > logging.CRITICAL
+    assert host.log_level("Host.Results") == logging.WARNING
+    assert HostJson().log_level("Function") == logging.INFO
 
 
 def test_host_json_route_prefix(tmp_path: Path) -> None:

@@ -457,8 +457,8 @@ async def test_sigterm_under_load_drains_and_loses_and_doubles_nothing(
     host = chaos_host(azurite.connection_string, hub_name, tmp_path, "draining", lease, workers=2)
     hosts.append(host)
     ids = [
-        # 6 s of activities per chain: more than the 5 s grace, however early steps commit
-        await client.start_new("slow_chain", f"slow-{i}", {"n": 6, "ms": 1000})
+        # 10 s of activities per chain: well over the 5 s grace left after the first result
+        await client.start_new("slow_chain", f"slow-{i}", {"n": 10, "ms": 1000})
         for i in range(12)
     ]
     ids += [await client.start_new("fan", f"fan-{i}", {"n": 12}) for i in range(4)]
@@ -485,7 +485,7 @@ async def test_sigterm_under_load_drains_and_loses_and_doubles_nothing(
     statuses = await wait_terminal(client, ids, timeout=120)
     for instance_id in ids:
         status = statuses[instance_id]
-        expected = 6 if instance_id.startswith("slow") else sum(i * i for i in range(12))
+        expected = 10 if instance_id.startswith("slow") else sum(i * i for i in range(12))
         assert status.runtime_status is OrchestrationRuntimeStatus.Completed, instance_id
         assert status.output == expected, instance_id
         assert history_problems(status.history) == [], instance_id
