@@ -816,16 +816,22 @@ class OrchestratorWorker:
         """
         timer = _LocalTimer(message)
         delay = (fire_at - self.clock()).total_seconds()
-        asyncio.get_running_loop().call_later(
-            max(delay, 0.0), lambda: self._spawn(self._fire(timer))
-        )
+        asyncio.get_running_loop().call_later(max(delay, 0.0), self._fire, timer)
         return timer
 
-    async def _fire(self, timer: _LocalTimer) -> None:
+    def _fire(self, timer: _LocalTimer) -> None:
+        """The timer is due: deliver its event at once (no task hop before the step)."""
+        self.stats.local_timers += 1
+        delivery = _Delivery(
+            timer.message, 1, asyncio.get_running_loop().create_future(), durable=False
+        )
+        self._enqueue(delivery)
+        self._spawn(self._after_fire(timer, delivery.done))
+
+    async def _after_fire(self, timer: _LocalTimer, done: asyncio.Future[None]) -> None:
         message = timer.message
         try:
-            self.stats.local_timers += 1
-            await self.handle(message, durable=False)
+            await done
             if timer.queued is not None:
                 with contextlib.suppress(StorageError):  # already received: it is dropped
                     await self.hub.withdraw_control(timer.queued)

@@ -41,6 +41,7 @@ log = logging.getLogger("orchestration.host")
 STORAGE_SETTING = "AzureWebJobsStorage"
 HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"
 READY_LINE = "Host started"
+GC_YOUNG_THRESHOLD = 50_000
 
 
 class HostStartupError(RuntimeError):
@@ -204,9 +205,12 @@ class FunctionHost:
             print(self.banner(), flush=True)
         # What start-up allocated (modules, the app, clients) lives as long as the host: keep
         # it out of the collector's reach, or each full collection walks it all again (tens
-        # of milliseconds of pause for every request and timer that lands in one).
+        # of milliseconds of pause for every request and timer that lands in one). And
+        # collect the young generation every 50,000 allocations, not 700: measured with 200
+        # durable timers, lateness p99 went from 7.7-9.1 ms to 3.6-5.8 ms.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
         log.info("%s (%d functions, pid %d)", READY_LINE, len(self.functions), os.getpid())
 
     async def stop(self) -> None:
