@@ -172,29 +172,21 @@ class DurableOrchestrationClient:
         instance_id = instance_id or uuid.uuid4().hex
         validate_instance_id(instance_id)
         input_text = serialization.dumps(client_input)
-        now, execution_id, message_id = datetime.now(UTC), uuid.uuid4().hex, uuid.uuid4().hex
+        execution_id, message_id = uuid.uuid4().hex, uuid.uuid4().hex
+        instance: dict[str, Any] = {
+            "name": orchestration_function_name,
+            "instance_id": instance_id,
+            "input_text": input_text,
+            "now": datetime.now(UTC),
+            "version": version,
+            "execution_id": execution_id,
+            "message_id": message_id,
+        }
         if self._local_start is None:
-            await self._hub.create_instance(
-                orchestration_function_name,
-                instance_id,
-                input_text,
-                now=now,
-                version=version,
-                execution_id=execution_id,
-                message_id=message_id,
-            )
+            await self._hub.create_instance(**instance)
             return instance_id
         # A generated id is free: no read. The first step's commit writes the instance.
-        state = await self._hub.new_instance(
-            orchestration_function_name,
-            instance_id,
-            input_text,
-            now=now,
-            version=version,
-            execution_id=execution_id,
-            message_id=message_id,
-            exists=False if generated else None,
-        )
+        state = await self._hub.new_instance(**instance, exists=False if generated else None)
         await self._local_start(state, self._hub.start_message(state, message_id))
         self._started_here[instance_id] = execution_id
         if len(self._started_here) > 1000:
