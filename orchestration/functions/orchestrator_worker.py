@@ -69,6 +69,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _activity_messages(
+    state: InstanceState, activities: list[ScheduleActivity]
+) -> list[ActivityMessage]:
+    return [
+        ActivityMessage(state.instance_id, state.execution_id, a.id, a.name, a.input)
+        for a in activities
+    ]
+
+
 @dataclass(slots=True)
 class _Delivery:
     message: ControlMessage
@@ -199,7 +208,7 @@ class OrchestratorWorker:
         self._seeds: dict[str, InstanceState] = {}  # local starts not yet committed
         # Executions seen completed or terminated here (never revived: rewind applies to
         # failed ones only), so that late copies of their messages (a queued timer a local
-        # one beat, a start guard) are dropped without reading the instance.
+        # one beat) are dropped without reading the instance.
         self._finished: OrderedDict[str, str] = OrderedDict()
         self.finished_memory = 10_000
         self._running: set[str] = set()
@@ -211,8 +220,8 @@ class OrchestratorWorker:
     ) -> None:
         """Apply one control message; returns once its effect is committed (or dropped).
 
-        `durable=False` for an event with no queue message held behind it (a local first
-        step or a locally fired timer): its step sends activities through the queue.
+        `durable=False` for an event with no queue message held behind it: its step sends
+        activities through the queue.
         """
         loop = asyncio.get_running_loop()
         delivery = _Delivery(message, dequeue_count, loop.create_future(), durable)
@@ -468,8 +477,8 @@ class OrchestratorWorker:
             if isinstance(event, ExecutionStarted) and session.status is not (
                 OrchestrationRuntimeStatus.Pending
             ):
-                # A start message behind a step run elsewhere (a local first step) or
-                # redelivered after a crash: what that step sent may be lost.
+                # A start message delivered again (a duplicate, or redelivered after a
+                # crash): what the step it started sent may be lost.
                 redelivered = True
                 continue
             if isinstance(event, _ONCE_ONLY):
@@ -592,10 +601,7 @@ class OrchestratorWorker:
         the rest (into `work.sends`), without waiting for the sends."""
         staying = self._staying_local(actions)
         if staying:
-            work.messages.extend(
-                ActivityMessage(state.instance_id, state.execution_id, a.id, a.name, a.input)
-                for a in staying
-            )
+            work.messages.extend(_activity_messages(state, staying))
             actions = [a for a in actions if not isinstance(a, ScheduleActivity)]
         if actions:
             work.sends.append(asyncio.ensure_future(self._carry_out(state, actions, now)))
@@ -705,19 +711,10 @@ class OrchestratorWorker:
         self, state: InstanceState, result: ExecutionResult
     ) -> list[ActivityMessage] | None:
         """The step's activities, if they are all it asks for and may run in this process."""
-        if self.local_runner is None or not result.actions or result.is_done:
+        if result.is_done or not all(isinstance(a, ScheduleActivity) for a in result.actions):
             return None
-        if not all(isinstance(a, ScheduleActivity) for a in result.actions):
-            return None
-        activities = [a for a in result.actions if isinstance(a, ScheduleActivity)]
-        if len(activities) > self.local_batch or any(
-            a.name not in self.registry.activities for a in activities
-        ):
-            return None
-        return [
-            ActivityMessage(state.instance_id, state.execution_id, a.id, a.name, a.input)
-            for a in activities
-        ]
+        staying = self._staying_local(result.actions)
+        return _activity_messages(state, staying) if staying else None
 
     async def _run_local(self, message: ActivityMessage) -> HistoryEvent:
         """Run an activity in this process; note that it came back (did not kill us)."""

@@ -327,7 +327,6 @@ class TaskHub:
         execution_id: str,
         message_id: str | None = None,
         overwrite_finished: bool = True,
-        start_delay: timedelta | None = None,
     ) -> InstanceState:
         """Write a Pending instance and send its ExecutionStarted (idempotent per message id).
 
@@ -349,20 +348,19 @@ class TaskHub:
         if state.execution_id != execution_id:  # a redelivered start: send it on
             await self._send_start(state, message_id)
             return state
-        existing = state.etag is not None
         row = await self._state_to_row(state)
         try:
-            if not existing:
+            if state.etag is None:
                 state.etag = await self.tables.insert(self.names.instances_table, row)
             else:
                 state.etag = await self.tables.update(
-                    self.names.instances_table, row, etag=state.etag or "*", mode="replace"
+                    self.names.instances_table, row, etag=state.etag, mode="replace"
                 )
         except (Conflict, PreconditionFailed) as error:
             raise InstanceExistsError(
                 f"An instance with id {instance_id!r} was created concurrently."
             ) from error
-        await self._send_start(state, message_id, start_delay)
+        await self._send_start(state, message_id)
         return state
 
     async def new_instance(
@@ -433,10 +431,8 @@ class TaskHub:
             return ControlMessage(state.instance_id, started, state.execution_id)
         return ControlMessage(state.instance_id, started, state.execution_id, message_id)
 
-    async def _send_start(
-        self, state: InstanceState, message_id: str | None, delay: timedelta | None = None
-    ) -> None:
-        await self.send_control(self.start_message(state, message_id), delay)
+    async def _send_start(self, state: InstanceState, message_id: str | None) -> None:
+        await self.send_control(self.start_message(state, message_id))
 
     async def commit(
         self,
