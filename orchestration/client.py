@@ -458,7 +458,7 @@ class DurableOrchestrationClient:
     ) -> func.HttpResponse:
         """The output (200) if the instance finishes in time, else the check-status 202."""
         status = await self.wait_for_completion(
-            instance_id, timeout_in_milliseconds, min(retry_interval_in_milliseconds, 250)
+            instance_id, timeout_in_milliseconds, retry_interval_in_milliseconds
         )
         if status is None or not status.runtime_status.is_terminal:
             return self.create_check_status_response(request, instance_id)

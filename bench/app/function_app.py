@@ -34,7 +34,7 @@ async def run_and_wait(
     """Start `name` with the request's JSON body as input; 200 with its output when done."""
     instance_id = await client.start_new(req.route_params["name"], None, req.get_json())
     return await client.wait_for_completion_or_create_check_status_response(
-        req, instance_id, timeout_in_milliseconds=120_000, retry_interval_in_milliseconds=250
+        req, instance_id, timeout_in_milliseconds=120_000
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from orchestration.core.actions import Action
 from orchestration.core.history import FailureDetails, HistoryEvent
@@ -106,6 +106,10 @@ class OrchestrationSession:
     def open_actions(self) -> list[Action]:
         """Activities, timers and sub-orchestrations scheduled and not yet answered."""
         return self._runtime.open_actions()
+
+    def earliest_open_timer(self) -> datetime | None:
+        """When the first timer scheduled and not yet fired is due (None: no such timer)."""
+        return self._runtime.earliest_open_timer()
 
     def replay(self, old_events: Sequence[HistoryEvent]) -> OrchestrationSession:
         """Rebuild the orchestrator's state from history already committed."""

@@ -194,6 +194,13 @@ class OrchestrationRuntime:
             return []
         return [self._open_actions[key] for key in sorted(self._open_actions)]
 
+    def earliest_open_timer(self) -> datetime | None:
+        """When the first timer scheduled and not yet fired is due (None: no such timer)."""
+        if self.completion is not None:
+            return None
+        due = [a.fire_at for a in self._open_actions.values() if isinstance(a, CreateTimer)]
+        return min(due, default=None)
+
     @property
     def dropped_events(self) -> list[DroppedEvent]:
         return self._dropped

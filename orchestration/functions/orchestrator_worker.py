@@ -55,7 +55,7 @@ from orchestration.storage.hub import (
     TaskHub,
 )
 from orchestration.storage.messages import ActivityMessage, ControlMessage
-from orchestration.storage.transport import SentMessage, StorageError
+from orchestration.storage.transport import StorageError
 
 log = logging.getLogger("orchestration.orchestrator")
 
@@ -98,14 +98,6 @@ class _Cached:
     state: InstanceState
     session: OrchestrationSession
     creating: bool = False  # a local start's state, not yet in storage
-
-
-@dataclass(slots=True)
-class _LocalTimer:
-    """A near timer this process fires itself, and its queued copy once sent."""
-
-    message: ControlMessage
-    queued: SentMessage | None = None
 
 
 @dataclass(slots=True)
@@ -181,7 +173,7 @@ class OrchestratorWorker:
         local_timer_horizon: timedelta = timedelta(minutes=2),
         local_group_steps: int = 8,
         local_group_seconds: float = 0.25,
-        local_start_guard: timedelta = timedelta(seconds=30),
+        local_guard: timedelta = timedelta(seconds=30),
         local_start_seconds: float = 0.02,
     ) -> None:
         self.hub = hub
@@ -196,7 +188,7 @@ class OrchestratorWorker:
         self.local_timer_horizon = local_timer_horizon
         self.local_group_steps = local_group_steps
         self.local_group_seconds = local_group_seconds
-        self.local_start_guard = local_start_guard
+        self.local_guard = local_guard
         self.local_start_seconds = local_start_seconds
         self._proven: set[str] = set()  # activities that have run here and come back
         # Set by the engine to run small batches of activities in this process (no queue
@@ -235,7 +227,7 @@ class OrchestratorWorker:
 
         `state` is the Pending instance, not yet in storage (its ETag is that of the finished
         instance it replaces, if any). No queue message stands behind this work: each of its
-        commits that leaves local work sets the state row's `wake_at` (`local_start_guard`
+        commits that leaves local work sets the state row's `wake_at` (`local_guard`
         ahead), and the timer sweeper wakes an instance whose wake-up time has passed. Its
         activities start only after the first commit, so one that kills the process cannot
         take the instance's creation with it. Returns two futures: the first commit (it
@@ -527,12 +519,12 @@ class OrchestratorWorker:
             next_session, next_result, next_events, after = self._continue_as_new(
                 state, after, continued, now
             )
-        # Work left to this process with no queue message behind it: the row guards it.
-        leaves_local_work = bool(work.running) or bool(
-            self._staying_local((next_result or result).actions)
+        after = replace(
+            after,
+            wake_at=self._wake_at(
+                next_session or session, (next_result or result).actions, work, row_guarded, now
+            ),
         )
-        wake_at = now + self.local_start_guard if row_guarded and leaves_local_work else None
-        after = replace(after, wake_at=wake_at)
         new_state = await self.hub.commit(state, after, history, next_generation_events=next_events)
         if entry.creating:
             self._seeds.pop(instance_id, None)
@@ -549,6 +541,30 @@ class OrchestratorWorker:
         if redelivered:
             await self._repair(new_state, next_session or session)
         return work
+
+    def _wake_at(
+        self,
+        session: OrchestrationSession,
+        actions: tuple[Action, ...] | list[Action],
+        work: _LocalWork,
+        row_guarded: bool,
+        now: datetime,
+    ) -> datetime | None:
+        """When the sweeper should wake the instance if this process has died meanwhile.
+
+        Work left to this process with no queue message behind it is guarded by the state
+        row: local activities of a local start (`local_guard` from now), and every near
+        timer, which fires only in the process that scheduled it (`local_guard` after it
+        is due). The commit that moves the instance on recomputes it.
+        """
+        wake_at: datetime | None = None
+        if row_guarded and (work.running or self._staying_local(actions)):
+            wake_at = now + self.local_guard
+        due = session.earliest_open_timer()
+        if due is not None and due - now <= self.local_timer_horizon:
+            timer_guard = max(due, now) + self.local_guard
+            wake_at = timer_guard if wake_at is None else min(wake_at, timer_guard)
+        return wake_at
 
     def _continue_as_new(
         self,
@@ -652,13 +668,10 @@ class OrchestratorWorker:
                 instance_id, event, execution_id, f"{execution_id}:timer:{action.id}"
             )
             delay = action.fire_at - now
-            local = None
             if delay <= self.local_timer_horizon:
-                local = self._fire_locally(message, action.fire_at)
-            if delay <= MAX_QUEUE_DELAY:
-                sent = await hub.send_control(message, delay)
-                if local is not None:
-                    local.queued = sent
+                self._fire_locally(message, action.fire_at)
+            elif delay <= MAX_QUEUE_DELAY:
+                await hub.send_control(message, delay)
             else:
                 await hub.store_far_timer(message, action.fire_at)
         elif isinstance(action, StartSubOrchestration):
@@ -802,39 +815,33 @@ class OrchestratorWorker:
             return True
         return False
 
-    def _fire_locally(self, message: ControlMessage, fire_at: datetime) -> _LocalTimer:
-        """Also fire a near timer from this process, on time to the millisecond.
+    def _fire_locally(self, message: ControlMessage, fire_at: datetime) -> None:
+        """Fire a near timer from this process, on time to the millisecond.
 
-        Queue visibility counts whole seconds and a poll adds its interval; the queued message
-        stays the durable copy until the local firing has committed, and is then withdrawn
-        (or, if that fails, dropped as a duplicate on arrival). The delay is taken from the
-        clock now, not from the step's start: the commit and the sends before this point
-        would otherwise make every timer late by their duration.
+        No queue message stands behind it: the commit that scheduled it set the state row's
+        `wake_at` to `local_guard` after it is due, so if this process dies the sweeper wakes
+        the instance and its worker schedules the timer again. (Queue visibility counts
+        whole seconds and a poll adds its interval; a queued copy would also cost a send and
+        a delete per timer.) The delay is taken from the clock now, not from the step's
+        start: the commit and the sends before this point would otherwise make every timer
+        late by their duration.
         """
-        timer = _LocalTimer(message)
         delay = (fire_at - self.clock()).total_seconds()
-        asyncio.get_running_loop().call_later(max(delay, 0.0), self._fire, timer)
-        return timer
+        asyncio.get_running_loop().call_later(max(delay, 0.0), self._fire, message)
 
-    def _fire(self, timer: _LocalTimer) -> None:
+    def _fire(self, message: ControlMessage) -> None:
         """The timer is due: deliver its event at once (no task hop before the step)."""
         self.stats.local_timers += 1
-        delivery = _Delivery(
-            timer.message, 1, asyncio.get_running_loop().create_future(), durable=False
-        )
+        delivery = _Delivery(message, 1, asyncio.get_running_loop().create_future(), durable=False)
         self._enqueue(delivery)
-        self._spawn(self._after_fire(timer, delivery.done))
+        self._spawn(self._after_fire(message, delivery.done))
 
-    async def _after_fire(self, timer: _LocalTimer, done: asyncio.Future[None]) -> None:
-        message = timer.message
+    async def _after_fire(self, message: ControlMessage, done: asyncio.Future[None]) -> None:
         try:
             await done
-            if timer.queued is not None:
-                with contextlib.suppress(StorageError):  # already received: it is dropped
-                    await self.hub.withdraw_control(timer.queued)
         except Exception:
-            # Its step may have committed with its messages unsent, and the queued copy of
-            # the timer will then be dropped as a duplicate: ask for a repair instead.
+            # Its step may have failed, or committed with its messages unsent: ask for a
+            # repair now rather than at the row's wake-up time.
             log.warning(
                 "local timer step failed; waking the instance for a repair",
                 extra={"instance_id": message.instance_id, "event": "local_timer_failed"},

@@ -668,11 +668,6 @@ class TaskHub:
         await self.faults.check("send.control")
         return await self.queues.send(self.names.control_queue, text, visibility_timeout=seconds)
 
-    async def withdraw_control(self, sent: SentMessage) -> None:
-        """Delete a control message this process sent, before anyone received it (a timer's
-        queued copy once the timer fired locally). Raises StorageError if it was received."""
-        await self.queues.delete(self.names.control_queue, sent.id, sent.pop_receipt)
-
     async def send_activity(self, message: ActivityMessage) -> None:
         text = await self._queue_text(message.instance_id, message.to_json())
         await self.faults.check("send.activity")
