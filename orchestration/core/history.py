@@ -261,13 +261,25 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
+_JSON_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _json_fields(event_class: type[HistoryEvent]) -> tuple[tuple[str, str], ...]:
+    """(attribute, JSON key) of each field of an event class."""
+    fields = _JSON_FIELDS.get(event_class)
+    if fields is None:
+        fields = tuple((f.name, _camel(f.name)) for f in dataclasses.fields(event_class))
+        _JSON_FIELDS[event_class] = fields
+    return fields
+
+
 def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
     """The stable JSON form of an event: camelCase keys, ISO 8601 times, None fields left out."""
     data: dict[str, Any] = {"eventType": event.event_type.value}
-    for field in dataclasses.fields(event):
-        value = getattr(event, field.name)
+    for name, key in _json_fields(type(event)):
+        value = getattr(event, name)
         if value is not None:
-            data[_camel(field.name)] = _encode_value(value)
+            data[key] = _encode_value(value)
     return data
 
 

@@ -42,11 +42,13 @@ async def encode_events(
     events: Sequence[HistoryEvent], payloads: PayloadStore, instance_id: str
 ) -> str:
     """The JSON text of a step's events, with large events moved to blobs."""
-    items: list[Any] = []
+    items: list[str] = []
     for event in events:
-        data = event_to_dict(event)
-        items.append(await payloads.offload_json(blob_prefix(instance_id), data))
-    return json.dumps(items, separators=(",", ":"))
+        text = json.dumps(event_to_dict(event), separators=(",", ":"))
+        if len(text) > payloads.threshold:
+            text = json.dumps(await payloads.store(blob_prefix(instance_id), text))
+        items.append(text)
+    return f"[{','.join(items)}]"
 
 
 def split_text(text: str) -> list[dict[str, Any]]:

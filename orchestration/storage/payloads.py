@@ -37,13 +37,6 @@ class PayloadStore:
         data = await self._blobs.download(self._container, reference[BLOB_KEY])
         return data.decode("utf-8")
 
-    async def offload_json(self, prefix: str, value: dict[str, Any]) -> dict[str, Any]:
-        """`value` itself when small, else a reference to its JSON text in a blob."""
-        text = json.dumps(value, separators=(",", ":"))
-        if len(text) <= self.threshold:
-            return value
-        return await self.store(prefix, text)
-
     async def resolve_json(self, value: dict[str, Any]) -> dict[str, Any]:
         if BLOB_KEY in value and len(value) == 1:
             loaded: dict[str, Any] = json.loads(await self.fetch(value))

@@ -351,6 +351,8 @@ HOST_SCENARIOS = [
     ("chain", {"start": 10, "n": 3}, 13),
     ("fan", {"n": 10}, sum(i * i for i in range(10))),
     ("timer", {"seconds": 1}, "fired after 1s"),
+    # sub-orchestrations: their starts and completions are control messages (send.control)
+    ("parent", {"children": 2}, [1, 2]),
 ]
 
 
@@ -360,7 +362,8 @@ async def test_a_host_process_exiting_at_each_fault_point_loses_and_doubles_noth
     point: str,
 ) -> None:  # fmt: skip
     """The host exits (os._exit) at the n-th call of `point`, n = 1, 2, 3, 4 in turn, while
-    a chain, a fan-out and a timer are in flight; then a clean host finishes the work."""
+    a chain, a fan-out, a timer and sub-orchestrations are in flight; then a clean host
+    finishes the work."""
     hub_name = f"X{uuid.uuid4().hex[:12]}"
     client = await client_factory(hub_name)
     ids = [
