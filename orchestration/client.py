@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -370,7 +371,9 @@ class DurableOrchestrationClient:
         """Wait until the instance finishes or the timeout passes; its last status.
 
         A commit made by this process wakes the wait at once (no storage read); commits made
-        elsewhere are seen by reading the state every `poll_ms`.
+        elsewhere are seen by reading the state every `poll_ms`. The first read comes after a
+        random part of that interval: waits begun together (a burst of starts) would
+        otherwise read storage all at once, every interval.
         """
         validate_instance_id(instance_id)
         loop = asyncio.get_running_loop()
@@ -386,11 +389,13 @@ class DurableOrchestrationClient:
                 and self._started_here.get(instance_id) != state.execution_id
             ):
                 state = await self._hub.read_state(instance_id)
+            interval = poll_ms / 1000 * random.uniform(0.05, 1.0)
             while state is not None and not state.status.is_terminal:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
-                done, _ = await asyncio.wait([committed], timeout=min(poll_ms / 1000, remaining))
+                done, _ = await asyncio.wait([committed], timeout=min(interval, remaining))
+                interval = poll_ms / 1000
                 if done:
                     state = committed.result()
                     committed = self._hub.watch(instance_id)
