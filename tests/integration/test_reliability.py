@@ -233,8 +233,8 @@ async def test_an_event_processed_before_the_start_message_is_not_lost(
 async def test_a_locally_fired_timer_whose_sends_fail_after_its_commit_still_completes(
     engine_hub: TaskHub, client: DurableOrchestrationClient
 ) -> None:
-    """A near timer also fires in the process that created it; when that step's sends fail
-    after its commit, the work must not wait for the repair sweep (5 minutes by default)."""
+    """A near timer fires in the process that created it; when that step's sends fail after
+    its commit, the work must not wait for the sweeper (the row's WakeAt, 30 s after due)."""
     hub = engine_hub
     instance_id = await client.start_new("timer_then_activity", None, 1)
     worker = OrchestratorWorker(hub, make_registry())  # activities go through the queue
@@ -242,14 +242,15 @@ async def test_a_locally_fired_timer_whose_sends_fail_after_its_commit_still_com
     assert len(received) == 1
     start = await hub.decode_message(base64.b64decode(received[0].text))
     assert isinstance(start, ControlMessage)
-    await worker.handle(start)  # commits TimerCreated, queues the timer, fires it locally too
+    await worker.handle(start)  # commits TimerCreated; the timer fires in this process
     await hub.queues.delete(hub.names.control_queue, received[0].id, received[0].pop_receipt)
     hub.faults.arm("send.activity", "raise", on_call=1)
     await asyncio.sleep(2.0)  # the local timer fires: TimerFired committed, the send fails
     assert worker.stats.local_timers == 1
     assert hub.faults.rules["send.activity"].calls == 1
     hub.faults.disarm()
-    # The queued copy of the timer is the durable one: it must bring the activity back.
+    # No queued copy of the timer exists: the failed step's wake-up message must bring the
+    # activity back (its worker re-sends the open work), long before the row's WakeAt.
     burst = BurstWorker(hub, make_registry(), visibility_timeout=1, local_activities=False)
     await burst.run_until(finished(client, instance_id), timeout=15)
     status = await client.get_status(instance_id)
