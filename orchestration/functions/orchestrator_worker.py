@@ -199,8 +199,8 @@ class OrchestratorWorker:
         self._inboxes: dict[str, _Inbox] = {}
         self._seeds: dict[str, InstanceState] = {}  # local starts not yet committed
         # Executions seen completed or terminated here (never revived: rewind applies to
-        # failed ones only), so that late copies of their messages (a queued timer a local
-        # one beat) are dropped without reading the instance.
+        # failed ones only), so that late copies of their messages (a redelivery, a repair's
+        # re-send) are dropped without reading the instance.
         self._finished: OrderedDict[str, str] = OrderedDict()
         self.finished_memory = 10_000
         self._running: set[str] = set()
@@ -265,8 +265,8 @@ class OrchestratorWorker:
                     return
                 batch, inbox.deliveries = inbox.deliveries, []
                 # The sends a step implies run on while the instance's next batch is
-                # stepped (a locally fired timer need not wait for its queued copy to be
-                # sent); each delivery is done once its own commits and sends are.
+                # stepped (a locally fired timer need not wait for them); each delivery is
+                # done once its own commits and sends are.
                 sends: list[asyncio.Future[None]] = []
                 failure: Exception | None = None
                 try:
@@ -533,11 +533,11 @@ class OrchestratorWorker:
                 delivery.committed.set_result(new_state)
         if next_session is not None and next_result is not None:
             self._remember(instance_id, _Cached(new_state, next_session))
-            self._carry_out_later(new_state, next_result.actions, now, work)
+            self._carry_out_later(new_state, next_session, next_result.actions, now, work)
             self._spawn(self._forget_generation(instance_id, state.generation))
         else:
             self._remember(instance_id, _Cached(new_state, session))
-            self._carry_out_later(new_state, result.actions, now, work)
+            self._carry_out_later(new_state, session, result.actions, now, work)
         if redelivered:
             await self._repair(new_state, next_session or session)
         return work
@@ -558,11 +558,13 @@ class OrchestratorWorker:
         is due). The commit that moves the instance on recomputes it.
         """
         wake_at: datetime | None = None
-        if row_guarded and (work.running or self._staying_local(actions)):
+        if row_guarded and (work.running or self._staying_local(actions, session)):
             wake_at = now + self.local_guard
         due = session.earliest_open_timer()
         if due is not None and due - now <= self.local_timer_horizon:
-            timer_guard = max(due, now) + self.local_guard
+            # Not from now: commits by processes that do not hold the timer must not keep
+            # pushing its guard back. One already past makes the next sweep wake the instance.
+            timer_guard = due + self.local_guard
             wake_at = timer_guard if wake_at is None else min(wake_at, timer_guard)
         return wake_at
 
@@ -609,13 +611,14 @@ class OrchestratorWorker:
     def _carry_out_later(
         self,
         state: InstanceState,
+        session: OrchestrationSession,
         actions: tuple[Action, ...] | list[Action],
         now: datetime,
         work: _LocalWork,
     ) -> None:
         """Keep small batches of activities local (into `work.messages`) and start sending
         the rest (into `work.sends`), without waiting for the sends."""
-        staying = self._staying_local(actions)
+        staying = self._staying_local(actions, session)
         if staying:
             work.messages.extend(_activity_messages(state, staying))
             actions = [a for a in actions if not isinstance(a, ScheduleActivity)]
@@ -633,9 +636,15 @@ class OrchestratorWorker:
         if sends:
             await asyncio.gather(*sends)
 
-    def _staying_local(self, actions: tuple[Action, ...] | list[Action]) -> list[ScheduleActivity]:
-        """The activities among `actions` this process would run itself (all or none)."""
-        if self.local_runner is None:
+    def _staying_local(
+        self, actions: tuple[Action, ...] | list[Action], session: OrchestrationSession
+    ) -> list[ScheduleActivity]:
+        """The activities among `actions` this process would run itself (all or none).
+
+        None while a timer is open: a step's local activities hold the instance's later
+        deliveries until they finish, and a timeout racing an activity must fire on time.
+        """
+        if self.local_runner is None or session.earliest_open_timer() is not None:
             return []
         activities = [a for a in actions if isinstance(a, ScheduleActivity)]
         if len(activities) > self.local_batch or any(
@@ -721,12 +730,12 @@ class OrchestratorWorker:
             await hub.send_control(ControlMessage(parent.instance_id, done, None))
 
     def _local_activities(
-        self, state: InstanceState, result: ExecutionResult
+        self, state: InstanceState, session: OrchestrationSession, result: ExecutionResult
     ) -> list[ActivityMessage] | None:
         """The step's activities, if they are all it asks for and may run in this process."""
         if result.is_done or not all(isinstance(a, ScheduleActivity) for a in result.actions):
             return None
-        staying = self._staying_local(result.actions)
+        staying = self._staying_local(result.actions, session)
         return _activity_messages(state, staying) if staying else None
 
     async def _run_local(self, message: ActivityMessage) -> HistoryEvent:
@@ -763,7 +772,7 @@ class OrchestratorWorker:
         budget = self.local_start_seconds if creating else self.local_group_seconds
         deadline = loop.time() + budget
         for _round in range(self.local_group_steps):
-            messages = self._local_activities(state, result)
+            messages = self._local_activities(state, session, result)
             if self.local_runner is None or messages is None or loop.time() > deadline:
                 break
             if creating and any(m.name not in self._proven for m in messages):

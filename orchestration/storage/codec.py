@@ -46,7 +46,8 @@ async def encode_events(
     for event in events:
         text = json.dumps(event_to_dict(event), separators=(",", ":"))
         if len(text) > payloads.threshold:
-            text = json.dumps(await payloads.store(blob_prefix(instance_id), text))
+            reference = await payloads.store(blob_prefix(instance_id), text)
+            text = json.dumps(reference, separators=(",", ":"))
         items.append(text)
     return f"[{','.join(items)}]"
 

@@ -108,8 +108,9 @@ class InstanceState:
     applied_ids: list[str] = field(default_factory=list)
     repairs: int = 0
     next_repair_at: datetime | None = None
-    # Set while a process runs the instance's work with no queue message behind it (a local
-    # start): if nothing is committed by then, the timer sweeper wakes the instance.
+    # Set while a process holds the instance's work with no queue message behind it (a local
+    # start's activities, a near timer firing locally): if nothing is committed by then, the
+    # timer sweeper wakes the instance.
     wake_at: datetime | None = None
     # The execution's first step (its events' JSON), kept in the state row when small.
     first_step: str | None = None
@@ -357,6 +358,13 @@ class TaskHub:
                     self.names.instances_table, row, etag=state.etag, mode="replace"
                 )
         except (Conflict, PreconditionFailed) as error:
+            # The same start may have won the race (a repair re-sending it while the first
+            # send was in flight): that is this start, done.
+            current = await self.read_state(instance_id) if message_id is not None else None
+            if current is not None and message_id in current.applied_ids:
+                if current.status is OrchestrationRuntimeStatus.Pending:
+                    await self._send_start(current, message_id)
+                return current
             raise InstanceExistsError(
                 f"An instance with id {instance_id!r} was created concurrently."
             ) from error

@@ -28,7 +28,7 @@ from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.functions.triggers import on_start_message, sweep
-from orchestration.storage.hub import TaskHub
+from orchestration.storage.hub import InstanceExistsError, TaskHub
 from orchestration.storage.messages import ControlMessage
 from tests.conftest import Storage
 
@@ -535,3 +535,27 @@ async def test_a_storage_outage_during_a_step_is_waited_out_not_failed(
     assert worker.orchestrators.stats.outage_retries == 3
     assert worker.stats.failures == 0
     assert [e["EventType"] for e in status.history].count("TaskCompleted") == 3
+
+
+async def test_the_same_sub_orchestration_start_racing_itself_creates_the_child_once(
+    hub: TaskHub,
+) -> None:
+    """A repair can re-send a step's StartSubOrchestration while the first send is in
+    flight: both writes race, and the loser must take the winner's instance as its own (same
+    message id) instead of failing the parent with InstanceExistsError."""
+    now = datetime.now(UTC)
+
+    async def start(instance_id: str, message_id: str, execution_id: str) -> Any:
+        return await hub.create_instance(
+            "chain", instance_id, "1", now=now, execution_id=execution_id, message_id=message_id
+        )
+
+    first, second = await asyncio.gather(
+        start("child-1", "p:sub:0", "e1"), start("child-1", "p:sub:0", "e2")
+    )
+    assert first.execution_id == second.execution_id  # one instance, created once
+    stored = await hub.read_state("child-1")
+    assert stored is not None and stored.execution_id == first.execution_id
+    # Two different starts racing for one id: the loser is refused.
+    with pytest.raises(InstanceExistsError, match="concurrently"):
+        await asyncio.gather(start("child-2", "q:sub:0", "e3"), start("child-2", "r:sub:0", "e4"))
