@@ -103,6 +103,33 @@ async def settled(engine: Engine) -> None:
     raise AssertionError("the engine's background work did not finish")
 
 
+async def woken_and_finished_elsewhere(
+    azurite: Storage,
+    hub: TaskHub,
+    client: DurableOrchestrationClient,
+    instance_id: str,
+    wake_at: datetime,
+) -> BurstWorker:
+    """Another process's timer sweeper leaves the instance alone before `wake_at` and wakes
+    it after; another process's worker then finishes it. Returns that worker."""
+    await sweep(hub, timedelta(minutes=5), wake_at - timedelta(seconds=1))
+    assert await hub.queues.approximate_count(hub.names.control_queue) == 0
+    await sweep(hub, timedelta(minutes=5), wake_at + timedelta(seconds=1))
+    assert await hub.queues.approximate_count(hub.names.control_queue) == 1
+    other_hub = TaskHub.from_connection_string(azurite.connection_string, hub.names.hub)
+    other = BurstWorker(other_hub, registry(), visibility_timeout=5)
+
+    async def completed() -> bool:
+        current = await client.get_status(instance_id)
+        return current is not None and current.runtime_status.is_terminal
+
+    try:
+        await other.run_until(completed, timeout=60, idle_sleep=0.05)
+    finally:
+        await other_hub.close()
+    return other
+
+
 async def test_a_local_start_creates_the_instance_in_one_commit_and_clears_its_guard(
     hub: TaskHub, engine: Engine
 ) -> None:
@@ -266,25 +293,10 @@ async def test_a_process_dying_after_the_creation_commit_is_woken_by_the_sweeper
     status = await client.get_status(instance_id)
     assert status is not None and status.runtime_status is OrchestrationRuntimeStatus.Running
 
-    # Another process's timer sweeper: before the wake-up time it leaves the instance alone;
-    # after it, it wakes the instance, whose worker re-sends the open activity.
+    # Another process's sweeper wakes the instance; its worker re-sends the open activity.
     state = await hub.read_state(instance_id)
     assert state is not None and state.wake_at is not None
-    await sweep(hub, timedelta(minutes=5), state.wake_at - timedelta(seconds=1))
-    assert await hub.queues.approximate_count(hub.names.control_queue) == 0
-    await sweep(hub, timedelta(minutes=5), state.wake_at + timedelta(seconds=1))
-    assert await hub.queues.approximate_count(hub.names.control_queue) == 1
-    other_hub = TaskHub.from_connection_string(azurite.connection_string, hub.names.hub)
-    other = BurstWorker(other_hub, registry(), visibility_timeout=5)
-
-    async def completed() -> bool:
-        current = await client.get_status(instance_id)
-        return current is not None and current.runtime_status.is_terminal
-
-    try:
-        await other.run_until(completed, timeout=60, idle_sleep=0.05)
-    finally:
-        await other_hub.close()
+    other = await woken_and_finished_elsewhere(azurite, hub, client, instance_id, state.wake_at)
     final = await client.get_status(instance_id)
     assert final is not None and final.output == 4
     assert other.orchestrators.stats.resends == 1
@@ -305,22 +317,7 @@ async def test_a_near_timer_is_guarded_by_the_state_row_not_by_a_queue_message(
     assert state is not None and state.wake_at is not None
     # the timer's due time (start + 1 s) plus the 30 s guard
     assert timedelta(seconds=31) <= state.wake_at - before <= timedelta(seconds=33)
-
-    await sweep(hub, timedelta(minutes=5), state.wake_at - timedelta(seconds=1))
-    assert await hub.queues.approximate_count(hub.names.control_queue) == 0
-    await sweep(hub, timedelta(minutes=5), state.wake_at + timedelta(seconds=1))
-    assert await hub.queues.approximate_count(hub.names.control_queue) == 1
-    other_hub = TaskHub.from_connection_string(azurite.connection_string, hub.names.hub)
-    other = BurstWorker(other_hub, registry(), visibility_timeout=5)
-
-    async def completed() -> bool:
-        current = await client.get_status(instance_id)
-        return current is not None and current.runtime_status.is_terminal
-
-    try:
-        await other.run_until(completed, timeout=30, idle_sleep=0.05)
-    finally:
-        await other_hub.close()
+    other = await woken_and_finished_elsewhere(azurite, hub, client, instance_id, state.wake_at)
     final = await client.get_status(instance_id)
     assert final is not None and final.output == "rested"
     assert other.orchestrators.stats.local_timers == 1  # scheduled again by the repair
