@@ -39,6 +39,7 @@ from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHu
 from orchestration.storage.messages import ControlMessage
 from orchestration.storage.names import (
     InvalidNameError,
+    odata_datetime,
     odata_string,
     validate_event_name,
     validate_function_name,
@@ -484,9 +485,9 @@ def build_filter(
     """An OData filter over state rows, built only from typed, validated values."""
     clauses = []
     if created_time_from is not None:
-        clauses.append(f"CreatedTime ge datetime'{_iso(created_time_from)}'")
+        clauses.append(f"CreatedTime ge {odata_datetime(created_time_from)}")
     if created_time_to is not None:
-        clauses.append(f"CreatedTime le datetime'{_iso(created_time_to)}'")
+        clauses.append(f"CreatedTime le {odata_datetime(created_time_to)}")
     if runtime_status:
         statuses = [OrchestrationRuntimeStatus(s) for s in runtime_status]
         clauses.append(

@@ -519,33 +519,31 @@ class OrchestratorWorker:
             next_session, next_result, next_events, after = self._continue_as_new(
                 state, after, continued, now
             )
-        after = replace(
-            after,
-            wake_at=self._wake_at(
-                next_session or session, (next_result or result).actions, work, row_guarded, now
-            ),
-        )
+        # The execution going on after this commit (the new one, after continue-as-new).
+        live_session, actions = session, result.actions
+        if next_session is not None and next_result is not None:
+            live_session, actions = next_session, next_result.actions
+        due = live_session.earliest_open_timer()
+        staying = self._staying_local(actions, timer_open=due is not None)
+        after = replace(after, wake_at=self._wake_at(due, staying, work, row_guarded, now))
         new_state = await self.hub.commit(state, after, history, next_generation_events=next_events)
         if entry.creating:
             self._seeds.pop(instance_id, None)
         for delivery in batch:
             if delivery.committed is not None and not delivery.committed.done():
                 delivery.committed.set_result(new_state)
-        if next_session is not None and next_result is not None:
-            self._remember(instance_id, _Cached(new_state, next_session))
-            self._carry_out_later(new_state, next_session, next_result.actions, now, work)
+        self._remember(instance_id, _Cached(new_state, live_session))
+        self._carry_out_later(new_state, actions, staying, now, work)
+        if live_session is not session:
             self._spawn(self._forget_generation(instance_id, state.generation))
-        else:
-            self._remember(instance_id, _Cached(new_state, session))
-            self._carry_out_later(new_state, session, result.actions, now, work)
         if redelivered:
-            await self._repair(new_state, next_session or session)
+            await self._repair(new_state, live_session)
         return work
 
     def _wake_at(
         self,
-        session: OrchestrationSession,
-        actions: tuple[Action, ...] | list[Action],
+        due: datetime | None,
+        staying: list[ScheduleActivity],
         work: _LocalWork,
         row_guarded: bool,
         now: datetime,
@@ -555,12 +553,12 @@ class OrchestratorWorker:
         Work left to this process with no queue message behind it is guarded by the state
         row: local activities of a local start (`local_guard` from now), and every near
         timer, which fires only in the process that scheduled it (`local_guard` after it
-        is due). The commit that moves the instance on recomputes it.
+        is due; `due` is the earliest open timer's). The commit that moves the instance on
+        recomputes it.
         """
         wake_at: datetime | None = None
-        if row_guarded and (work.running or self._staying_local(actions, session)):
+        if row_guarded and (work.running or staying):
             wake_at = now + self.local_guard
-        due = session.earliest_open_timer()
         if due is not None and due - now <= self.local_timer_horizon:
             # Not from now: commits by processes that do not hold the timer must not keep
             # pushing its guard back. One already past makes the next sweep wake the instance.
@@ -611,14 +609,13 @@ class OrchestratorWorker:
     def _carry_out_later(
         self,
         state: InstanceState,
-        session: OrchestrationSession,
         actions: tuple[Action, ...] | list[Action],
+        staying: list[ScheduleActivity],
         now: datetime,
         work: _LocalWork,
     ) -> None:
-        """Keep small batches of activities local (into `work.messages`) and start sending
-        the rest (into `work.sends`), without waiting for the sends."""
-        staying = self._staying_local(actions, session)
+        """Keep the activities `staying` local (into `work.messages`) and start sending the
+        rest (into `work.sends`), without waiting for the sends."""
         if staying:
             work.messages.extend(_activity_messages(state, staying))
             actions = [a for a in actions if not isinstance(a, ScheduleActivity)]
@@ -637,14 +634,14 @@ class OrchestratorWorker:
             await asyncio.gather(*sends)
 
     def _staying_local(
-        self, actions: tuple[Action, ...] | list[Action], session: OrchestrationSession
+        self, actions: tuple[Action, ...] | list[Action], *, timer_open: bool
     ) -> list[ScheduleActivity]:
         """The activities among `actions` this process would run itself (all or none).
 
         None while a timer is open: a step's local activities hold the instance's later
         deliveries until they finish, and a timeout racing an activity must fire on time.
         """
-        if self.local_runner is None or session.earliest_open_timer() is not None:
+        if self.local_runner is None or timer_open:
             return []
         activities = [a for a in actions if isinstance(a, ScheduleActivity)]
         if len(activities) > self.local_batch or any(
@@ -735,7 +732,8 @@ class OrchestratorWorker:
         """The step's activities, if they are all it asks for and may run in this process."""
         if result.is_done or not all(isinstance(a, ScheduleActivity) for a in result.actions):
             return None
-        staying = self._staying_local(result.actions, session)
+        timer_open = session.earliest_open_timer() is not None
+        staying = self._staying_local(result.actions, timer_open=timer_open)
         return _activity_messages(state, staying) if staying else None
 
     async def _run_local(self, message: ActivityMessage) -> HistoryEvent:

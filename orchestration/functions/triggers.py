@@ -28,6 +28,7 @@ from orchestration.storage.messages import (
 )
 from orchestration.storage.names import (
     InvalidNameError,
+    odata_datetime,
     validate_function_name,
     validate_instance_id,
 )
@@ -158,7 +159,7 @@ async def sweep(hub: TaskHub, repair_after: timedelta, now: datetime) -> None:
     cutoff = now - repair_after
     stale = (
         f"(RuntimeStatus eq 'Running' or RuntimeStatus eq 'Pending') and "
-        f"(LastUpdatedTime lt {_odata_time(cutoff)} or WakeAt lt {_odata_time(now)})"
+        f"(LastUpdatedTime lt {odata_datetime(cutoff)} or WakeAt lt {odata_datetime(now)})"
     )
     async for state in hub.iterate_states(stale):
         if state.next_repair_at is not None and state.next_repair_at > now:
@@ -174,7 +175,3 @@ async def sweep(hub: TaskHub, repair_after: timedelta, now: datetime) -> None:
             extra={"instance_id": state.instance_id, "event": "repair"},
         )
         await hub.send_control(ControlMessage(state.instance_id, None, None))
-
-
-def _odata_time(value: datetime) -> str:
-    return f"datetime'{value.astimezone(UTC).isoformat().replace('+00:00', 'Z')}'"

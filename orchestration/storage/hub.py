@@ -349,14 +349,8 @@ class TaskHub:
         if state.execution_id != execution_id:  # a redelivered start: send it on
             await self._send_start(state, message_id)
             return state
-        row = await self._state_to_row(state)
         try:
-            if state.etag is None:
-                state.etag = await self.tables.insert(self.names.instances_table, row)
-            else:
-                state.etag = await self.tables.update(
-                    self.names.instances_table, row, etag=state.etag, mode="replace"
-                )
+            state.etag = await self._write_state_row(state, state.etag)
         except (Conflict, PreconditionFailed) as error:
             # The same start may have won the race (a repair re-sending it while the first
             # send was in flight): that is this start, done.
@@ -456,21 +450,19 @@ class TaskHub:
         new), `after` describes the new execution, whose first step they are.
         """
         table = self.names.instances_table
+        text = await self._encode(before.instance_id, events) if events else None
         if next_generation_events:
             after = replace(after, first_step=None)  # a new execution: its history in rows
-        elif before.steps == 0 and events:
-            text = await codec.encode_events(events, self.payloads, before.instance_id)
-            if len(text) <= INLINE_STEP_CHARS:
-                return await self._commit_first_step(before, replace(after, first_step=text))
+        elif before.steps == 0 and text is not None and len(text) <= INLINE_STEP_CHARS:
+            return await self._commit_first_step(before, replace(after, first_step=text))
         operations: list[TableOperation] = []
-        if events:
-            operations += await self._history_rows(
-                before.instance_id, before.generation, before.steps, events
+        if text is not None:
+            operations += self._history_rows(
+                before.instance_id, before.generation, before.steps, text
             )
         if next_generation_events:
-            operations += await self._history_rows(
-                before.instance_id, after.generation, 0, next_generation_events
-            )
+            next_text = await self._encode(before.instance_id, next_generation_events)
+            operations += self._history_rows(before.instance_id, after.generation, 0, next_text)
         state_row = await self._state_to_row(after)
         if before.etag is None:
             operations.append(TableOperation.insert(state_row))
@@ -499,21 +491,23 @@ class TaskHub:
         self, before: InstanceState, after: InstanceState
     ) -> InstanceState:
         """Commit a small first step held in the state row: one entity write, no batch."""
-        row = await self._state_to_row(after)
         await self.faults.check("commit.before")
         try:
-            if before.etag is None:
-                etag = await self.tables.insert(self.names.instances_table, row)
-            else:
-                etag = await self.tables.update(
-                    self.names.instances_table, row, etag=before.etag, mode="replace"
-                )
+            etag = await self._write_state_row(after, before.etag)
         except (PreconditionFailed, Conflict) as error:
             raise ConcurrencyError(str(error)) from error
         await self.faults.check("commit.after")
         committed = replace(after, etag=etag)
         self._notify(committed)
         return committed
+
+    async def _write_state_row(self, state: InstanceState, etag: str | None) -> str:
+        """Insert the state row (`etag` None: the id is free) or replace the one with that
+        ETag; the new ETag. Raises Conflict or PreconditionFailed if someone got there first."""
+        row = await self._state_to_row(state)
+        if etag is None:
+            return await self.tables.insert(self.names.instances_table, row)
+        return await self.tables.update(self.names.instances_table, row, etag=etag, mode="replace")
 
     # -- commits seen in this process ----------------------------------------------------
     def watch(self, instance_id: str) -> asyncio.Future[InstanceState]:
@@ -547,11 +541,14 @@ class TaskHub:
             if not future.done():
                 future.set_result(state)
 
-    async def _history_rows(
-        self, instance_id: str, generation: int, step: int, events: Sequence[HistoryEvent]
+    async def _encode(self, instance_id: str, events: Sequence[HistoryEvent]) -> str:
+        return await codec.encode_events(events, self.payloads, instance_id)
+
+    @staticmethod
+    def _history_rows(
+        instance_id: str, generation: int, step: int, text: str
     ) -> list[TableOperation]:
-        """The upserts that store one step's events (one row per part)."""
-        text = await codec.encode_events(events, self.payloads, instance_id)
+        """The upserts that store one step's events, encoded as `text` (one row per part)."""
         key = to_key(instance_id)
         return [
             TableOperation.upsert(
@@ -596,7 +593,8 @@ class TaskHub:
         key = to_key(before.instance_id)
         prefix = codec.generation_prefix(before.generation)
         old_rows = await self._partition_rows(before.instance_id, prefix, keys_only=True)
-        operations = await self._history_rows(before.instance_id, before.generation, 0, events)
+        text = await self._encode(before.instance_id, events)
+        operations = self._history_rows(before.instance_id, before.generation, 0, text)
         new_keys = {op.entity["RowKey"] for op in operations}
         operations += [
             TableOperation.delete(key, row["RowKey"])

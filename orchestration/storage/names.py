@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from orchestration.core.errors import OrchestrationError
 
@@ -90,6 +91,11 @@ def odata_string(value: str) -> str:
     if _CONTROL.search(value):
         raise InvalidNameError("Filter values must not contain control characters.")
     return "'" + value.replace("'", "''") + "'"
+
+
+def odata_datetime(value: datetime) -> str:
+    """A datetime literal for an OData filter, in UTC."""
+    return f"datetime'{value.astimezone(UTC).isoformat().replace('+00:00', 'Z')}'"
 
 
 @dataclass(frozen=True, slots=True)
