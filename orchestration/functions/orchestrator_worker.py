@@ -78,6 +78,10 @@ def _activity_messages(
     ]
 
 
+class _StaleCache(Exception):
+    """A cached session dropped every event of a step: it may be behind storage."""
+
+
 @dataclass(slots=True)
 class _Delivery:
     message: ControlMessage
@@ -116,6 +120,7 @@ class WorkerStats:
     cache_hits: int = 0
     cache_misses: int = 0
     conflicts: int = 0
+    stale_reloads: int = 0
     resends: int = 0
     dropped: int = 0
     local_activities: int = 0
@@ -423,6 +428,9 @@ class OrchestratorWorker:
                     )
                     return _LocalWork()
                 return await self._step(instance_id, entry, batch, guarded, row_guarded)
+            except _StaleCache:
+                self._cache.pop(instance_id, None)
+                self.stats.stale_reloads += 1
             except ConcurrencyError as error:
                 self._cache.pop(instance_id, None)
                 if entry is not None and entry.creating:
@@ -489,6 +497,10 @@ class OrchestratorWorker:
         self.stats.steps += 1
         self.stats.events += len(events)
         if len(result.new_events) <= 1 and not applied:
+            if result.dropped_events and self._cache.get(instance_id) is entry:
+                # A cached session behind storage (another process committed since) takes
+                # the results of work it has not seen for duplicates: ask storage once.
+                raise _StaleCache
             # Every event was a duplicate of one already committed: nothing to write.
             if redelivered:
                 await self._repair(state, session)

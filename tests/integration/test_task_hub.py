@@ -559,3 +559,29 @@ async def test_the_same_sub_orchestration_start_racing_itself_creates_the_child_
     # Two different starts racing for one id: the loser is refused.
     with pytest.raises(InstanceExistsError, match="concurrently"):
         await asyncio.gather(start("child-2", "q:sub:0", "e3"), start("child-2", "r:sub:0", "e4"))
+
+
+async def test_a_worker_whose_cached_session_is_behind_storage_still_applies_a_result(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    """Worker B caches the instance, worker A moves it on, then B gets the result of the
+    activity A scheduled: B's cached session does not know that task, so B must read the
+    instance again rather than drop the result as a duplicate."""
+    registry = make_registry()
+    instance_id = await client.start_new("chain", None, 0)
+    first = OrchestratorWorker(hub, registry)
+    second = OrchestratorWorker(hub, registry)
+    start = await hub.queues.receive(hub.names.control_queue, 32)
+    started = await hub.decode_message(base64.b64decode(start[0].text))
+    assert isinstance(started, ControlMessage)
+
+    def result(task: int, value: int) -> ControlMessage:
+        return ControlMessage(instance_id, TaskCompleted(-1, datetime.now(UTC), task, str(value)))
+
+    await second.handle(started)  # B commits TaskScheduled(0) and keeps the session
+    await first.handle(result(0, 1))  # A reads storage, commits TaskScheduled(1)
+    await second.handle(result(1, 2))  # B's cached session is one step behind
+    assert second.stats.stale_reloads == 1
+    status = await client.get_status(instance_id, show_history=True)
+    assert status is not None
+    assert [e["EventType"] for e in status.history].count("TaskCompleted") == 2
