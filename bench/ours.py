@@ -358,7 +358,10 @@ async def run_host(
                 stats_url=f"http://127.0.0.1:{port}/api/bench/stats",
             )
             await counters.engine_calls()  # wires the host's engine before the warm-up
-            async with aiohttp.ClientSession() as session:
+            # No cap on connections: the timer workload opens all its 200 waits at once, as
+            # the peers start all their workflows at once (aiohttp's default caps at 100).
+            connector = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(connector=connector) as session:
                 if http_wait:
                     counters.runner = f"http://127.0.0.1:{port}/api/run"
                     counters.session = session

@@ -100,6 +100,13 @@ def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
+def _shown(path: Path) -> str:
+    """`path` relative to the checkout when it lies inside it (`--out-dir` may be elsewhere)."""
+    resolved = path.resolve()
+    inside = resolved.is_relative_to(HERE.parent)
+    return str(resolved.relative_to(HERE.parent) if inside else resolved)
+
+
 def unavailable(run: Run, reason: str) -> dict[str, Any]:
     return {"engine": run.name, "status": f"unavailable: {reason}", "metrics": {}, "errors": {}}
 
@@ -197,7 +204,7 @@ def main() -> int:
     json_path = args.out_dir / "bench.json"
     json_path.write_text(json.dumps(report, indent=2))
     print("\n" + table(engines, comparison))
-    print(f"\nJSON: {json_path.relative_to(HERE.parent)}")
+    print(f"\nJSON: {_shown(json_path)}")
     png_path = args.out_dir / "bench.png"
     if peers_env.PYTHON.exists() and not any(p.startswith("matplotlib") for p in failed):
         drawn = subprocess.run(
@@ -206,7 +213,7 @@ def main() -> int:
             check=False,
         )
         if drawn.returncode == 0:
-            print(f"chart: {png_path.relative_to(HERE.parent)}")
+            print(f"chart: {_shown(png_path)}")
         else:
             print("chart: matplotlib failed; no chart drawn")
     else:

@@ -46,6 +46,7 @@ from orchestration.core.history import (
     TimerFired,
 )
 from orchestration.core.status import OrchestrationRuntimeStatus
+from orchestration.functions.precise_timers import call_later_precisely
 from orchestration.functions.registry import Registry
 from orchestration.storage.hub import (
     MAX_QUEUE_DELAY,
@@ -846,7 +847,7 @@ class OrchestratorWorker:
         late by their duration.
         """
         delay = (fire_at - self.clock()).total_seconds()
-        asyncio.get_running_loop().call_later(max(delay, 0.0), self._fire, message)
+        call_later_precisely(delay, self._fire, message)
 
     def _fire(self, message: ControlMessage) -> None:
         """The timer is due: deliver its event at once (no task hop before the step)."""

@@ -20,6 +20,7 @@ import time
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as MpEvent
 
+from orchestration.host import event_loop
 from orchestration.host.logs import configure_logging
 from orchestration.host.runner import (
     FunctionHost,
@@ -51,7 +52,7 @@ def _worker_main(config: HostConfig, ready: MpEvent) -> None:
             await host.stop()
 
     try:
-        asyncio.run(serve())
+        event_loop.run(serve())
     except HostStartupError as err:
         log.error("Host start-up failed: %s", err)
         raise SystemExit(1) from None
@@ -122,7 +123,7 @@ def run_host(config: HostConfig) -> int:
         if config.start_azurite:
             azurite = ensure_azurite(app_dir)
         if count <= 1:
-            asyncio.run(FunctionHost(config).run_until_signal())
+            event_loop.run(FunctionHost(config).run_until_signal())
             return 0
         return _supervise(config, count)
     except HostStartupError as err:
