@@ -836,7 +836,7 @@ class OrchestratorWorker:
         return False
 
     def _fire_locally(self, message: ControlMessage, fire_at: datetime) -> None:
-        """Fire a near timer from this process, on time to the millisecond.
+        """Fire a near timer from this process, on time to a fraction of a millisecond.
 
         No queue message stands behind it: the commit that scheduled it set the state row's
         `wake_at` to `local_guard` after it is due, so if this process dies the sweeper wakes
