@@ -391,17 +391,25 @@ class DurableOrchestrationClient:
             ):
                 state = await self._hub.read_state(instance_id)
             interval = poll_ms / 1000 * random.uniform(0.05, 1.0)
+            put_off = 0.0
             while state is not None and not state.status.is_terminal:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
                 done, _ = await asyncio.wait([committed], timeout=min(interval, remaining))
-                interval = poll_ms / 1000
                 if done:
                     state = committed.result()
                     committed = self._hub.watch(instance_id)
-                else:
-                    state = await self._hub.read_state(instance_id)
+                    interval, put_off = poll_ms / 1000, 0.0
+                    continue
+                # This read only looks for commits made elsewhere: it gives way to timers
+                # this process is about to fire (once, by at most 20 ms).
+                interval = 0.0 if put_off else self._hub.timer_windows.quiet_delay(loop.time())
+                if interval > 0:
+                    put_off = interval
+                    continue
+                state = await self._hub.read_state(instance_id)
+                interval, put_off = poll_ms / 1000, 0.0
         finally:
             self._hub.unwatch(instance_id, committed)
         return None if state is None else await self._status(state, show_input=False)

@@ -846,7 +846,8 @@ class OrchestratorWorker:
         start: the commit and the sends before this point would otherwise make every timer
         late by their duration.
         """
-        delay = (fire_at - self.clock()).total_seconds()
+        delay = max((fire_at - self.clock()).total_seconds(), 0.0)
+        self.hub.timer_windows.expect(asyncio.get_running_loop().time() + delay)
         call_later_precisely(delay, self._fire, message)
 
     def _fire(self, message: ControlMessage) -> None:

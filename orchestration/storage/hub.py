@@ -55,6 +55,7 @@ from orchestration.storage.names import (
     validate_instance_id,
 )
 from orchestration.storage.payloads import PayloadStore, is_reference
+from orchestration.storage.timer_windows import TimerWindows
 from orchestration.storage.transport import (
     BatchError,
     BlobService,
@@ -143,6 +144,8 @@ class TaskHub:
         # Coroutines of this process waiting for an instance's next commit (see watch()).
         self._watchers: dict[str, list[asyncio.Future[InstanceState]]] = {}
         self._recent: OrderedDict[str, InstanceState] = OrderedDict()
+        # Timers this process's worker will fire; its clients' polls keep out of their way.
+        self.timer_windows = TimerWindows()
 
     @classmethod
     def from_connection_string(
