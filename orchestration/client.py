@@ -403,13 +403,17 @@ class DurableOrchestrationClient:
                     interval, put_off = poll_ms / 1000, 0.0
                     continue
                 # This read only looks for commits made elsewhere: it gives way to timers
-                # this process is about to fire (once, by at most 20 ms).
-                interval = 0.0 if put_off else self._hub.timer_windows.quiet_delay(loop.time())
-                if interval > 0:
-                    put_off = interval
+                # this process is about to fire (once, by at most 20 ms), unless it is the
+                # last read before the timeout.
+                now = loop.time()
+                quiet = 0.0 if put_off else self._hub.timer_windows.quiet_delay(now)
+                if quiet > 0 and now + quiet < deadline:
+                    interval = put_off = quiet
                     continue
                 state = await self._hub.read_state(instance_id)
-                interval, put_off = poll_ms / 1000, 0.0
+                # The next read keeps the wait's own schedule: waits put off together must
+                # not read together from then on.
+                interval, put_off = max(poll_ms / 1000 - put_off, 0.0), 0.0
         finally:
             self._hub.unwatch(instance_id, committed)
         return None if state is None else await self._status(state, show_input=False)

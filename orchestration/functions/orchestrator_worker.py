@@ -847,7 +847,8 @@ class OrchestratorWorker:
         late by their duration.
         """
         delay = max((fire_at - self.clock()).total_seconds(), 0.0)
-        self.hub.timer_windows.expect(asyncio.get_running_loop().time() + delay)
+        now = asyncio.get_running_loop().time()
+        self.hub.timer_windows.expect(now + delay, now)
         call_later_precisely(delay, self._fire, message)
 
     def _fire(self, message: ControlMessage) -> None:

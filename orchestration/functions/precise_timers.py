@@ -5,7 +5,9 @@ to its wake-up (`select_estimate_accuracy`): a loop idle for 2 s before a timer 
 ~2 ms late, one idle for 10 s ~10 ms late. Near durable timers fire in the worker's process
 (`OrchestratorWorker._fire_locally`), so this was their lateness. Approaching the moment in
 steps, each waking a tenth of the time left before it, keeps the last sleep short and its
-slack a few microseconds; what remains is the selector's rounding up to whole milliseconds.
+slack a few microseconds. What remains is the selector's rounding: up to a millisecond with
+asyncio's own epoll selector, a few microseconds on the local host's loop
+(`orchestration/host/event_loop.py`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def call_later_precisely(
     """Run `callback(*args)` on `loop` (the running one by default) `delay` seconds from now.
 
     Never earlier, as `loop.call_later`; a timer several seconds ahead costs a few more
-    wake-ups of the loop (three for 10 s).
+    wake-ups of the loop (three for 10 s). Like `call_at`, call it from the loop's thread;
+    there is no handle to cancel it with (the worker never cancels a local timer).
     """
     loop = loop or asyncio.get_running_loop()
     _approach(loop, loop.time() + max(delay, 0.0), callback, args)

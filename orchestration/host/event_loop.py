@@ -31,10 +31,8 @@ if hasattr(selectors, "EpollSelector"):
         def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
             epoll_fd = self.fileno()
             if timeout is not None and 0 < timeout < PRECISE_BELOW and epoll_fd < _SELECT_FD_LIMIT:
-                try:
-                    readable, _, _ = select.select([epoll_fd], [], [], timeout)
-                except InterruptedError:
-                    return []
+                # A signal ends the wait too: asyncio's wake-up descriptor is in the epoll set.
+                readable, _, _ = select.select([epoll_fd], [], [], timeout)
                 if not readable:
                     return []
                 timeout = 0
@@ -49,6 +47,11 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run(main)` on `new_event_loop()`."""
+    """`asyncio.run(main)` on `new_event_loop()`, set as the thread's loop as asyncio.run
+    sets its own (a Runner given a loop factory does not)."""
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        return runner.run(main)
+        asyncio.set_event_loop(runner.get_loop())
+        try:
+            return runner.run(main)
+        finally:
+            asyncio.set_event_loop(None)

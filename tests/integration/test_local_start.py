@@ -258,6 +258,35 @@ async def test_a_wait_in_the_engines_process_is_woken_by_the_commit_not_by_polli
     assert hub.account.reset_stats().get("table.get", 0) <= 2  # + raise_event's own read
 
 
+async def test_a_waits_last_read_at_its_timeout_is_not_put_off_by_a_timer_due_here(
+    azurite: Storage, hub: TaskHub, engine: Engine
+) -> None:
+    client = await engine.client()
+    instance_id = await client.start_new("approval")
+    # Another process finishes the instance: nothing in this process hears of it.
+    other_hub = TaskHub.from_connection_string(azurite.connection_string, hub.names.hub)
+    try:
+        other_client = DurableOrchestrationClient(other_hub)
+        await other_client.raise_event(instance_id, "approved", "bo")
+        other = BurstWorker(other_hub, registry(), visibility_timeout=5)
+
+        async def finished() -> bool:
+            state = await other_hub.read_state(instance_id)
+            return state is not None and state.status.is_terminal
+
+        await other.run_until(finished, timeout=30, idle_sleep=0.02)
+    finally:
+        await other_hub.close()
+    # A timer this process fires is due just after the wait's timeout: the read due at the
+    # timeout (the only one, with this poll interval) must still be made, not put off.
+    loop = asyncio.get_running_loop()
+    hub.timer_windows.expect(loop.time() + 0.3 + 0.002, loop.time())
+    status = await client.wait_for_completion(instance_id, 300, 60_000)
+    assert status is not None
+    assert status.runtime_status is OrchestrationRuntimeStatus.Completed
+    assert status.output == "approved by bo"
+
+
 async def test_a_start_and_wait_polls_storage_at_the_callers_retry_interval(
     hub: TaskHub, engine: Engine
 ) -> None:

@@ -40,6 +40,18 @@ def test_a_short_wait_goes_through_select_with_its_exact_timeout(
     assert asked == [0.0023]
 
 
+def test_a_descriptor_select_cannot_take_keeps_epolls_own_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*_args: Any) -> Any:
+        raise AssertionError("select(2) takes descriptors below FD_SETSIZE only")
+
+    monkeypatch.setattr(event_loop, "_SELECT_FD_LIMIT", 0)
+    monkeypatch.setattr(event_loop.select, "select", refuse)
+    with event_loop.PreciseEpollSelector() as selector:
+        assert selector.select(0.001) == []
+
+
 def test_a_short_wait_never_ends_before_its_timeout() -> None:
     with event_loop.PreciseEpollSelector() as selector:
         for timeout in (0.0002, 0.0015, 0.004):
