@@ -846,10 +846,9 @@ class OrchestratorWorker:
         start: the commit and the sends before this point would otherwise make every timer
         late by their duration.
         """
-        delay = max((fire_at - self.clock()).total_seconds(), 0.0)
-        now = asyncio.get_running_loop().time()
-        self.hub.timer_windows.expect(now + delay, now)
-        call_later_precisely(delay, self._fire, message)
+        delay = (fire_at - self.clock()).total_seconds()
+        when = call_later_precisely(delay, self._fire, message)
+        self.hub.timer_windows.expect(when, asyncio.get_running_loop().time())
 
     def _fire(self, message: ControlMessage) -> None:
         """The timer is due: deliver its event at once (no task hop before the step)."""

@@ -28,15 +28,18 @@ def call_later_precisely(
     callback: Callable[..., object],
     *args: Any,
     loop: asyncio.AbstractEventLoop | None = None,
-) -> None:
-    """Run `callback(*args)` on `loop` (the running one by default) `delay` seconds from now.
+) -> float:
+    """Run `callback(*args)` on `loop` (the running one by default) `delay` seconds from now;
+    the loop time it runs at.
 
     Never earlier, as `loop.call_later`; a timer several seconds ahead costs a few more
     wake-ups of the loop (three for 10 s). Like `call_at`, call it from the loop's thread;
     there is no handle to cancel it with (the worker never cancels a local timer).
     """
     loop = loop or asyncio.get_running_loop()
-    _approach(loop, loop.time() + max(delay, 0.0), callback, args)
+    when = loop.time() + max(delay, 0.0)
+    _approach(loop, when, callback, args)
+    return when
 
 
 def _approach(
