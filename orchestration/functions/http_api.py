@@ -68,7 +68,14 @@ def _add(
 
     endpoint.__name__ = name
     endpoint.__qualname__ = name
-    app.function_name(name)(app.route(route=route, methods=[method], auth_level=level)(endpoint))
+    # The host refuses a larger body before reading it (on Azure its own limit applies, and
+    # the handlers check this one again).
+    limit = {"maxRequestBodySize": engine.settings.max_request_bytes}
+    app.function_name(name)(
+        app.route(route=route, methods=[method], auth_level=level, trigger_extra_fields=limit)(
+            endpoint
+        )
+    )
 
 
 def register(app: DFApp, engine: Engine) -> None:

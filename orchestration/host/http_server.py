@@ -19,6 +19,18 @@ from orchestration.host.bindings import (
     Listener,
     TriggerHandler,
 )
+from orchestration.host.http_guard import (
+    ROUTE_BODY_LIMIT_FIELD,
+    BodyBudget,
+    BodyReservation,
+    GuardedServer,
+    HttpLimits,
+    RequestRefused,
+    read_body,
+    strict_headers,
+    strict_path,
+    strict_query,
+)
 from orchestration.host.invoker import InvocationResult
 from orchestration.host.keys import HostKeys
 from orchestration.host.routes import Route, RouteError, check_not_reserved
@@ -26,7 +38,6 @@ from orchestration.host.routes import Route, RouteError, check_not_reserved
 log = logging.getLogger("orchestration.host.http")
 
 AUTH_LEVELS = ("anonymous", "function", "admin", "system")
-MAX_BODY = 100 * 1024 * 1024  # the Functions host's request size limit
 
 
 def route_of(function: FunctionSpec) -> str:
@@ -37,6 +48,12 @@ def route_of(function: FunctionSpec) -> str:
 def auth_level_of(function: FunctionSpec) -> str:
     """The function's authLevel, lower case (function when unset, as the host defaults)."""
     return str(function.trigger.get("authLevel") or "function").lower()
+
+
+def body_limit_of(function: FunctionSpec, limits: HttpLimits) -> int:
+    """The largest body the function takes: the host's limit, or its route's if lower."""
+    own = function.trigger.get(ROUTE_BODY_LIMIT_FIELD)
+    return min(limits.max_body, int(own)) if own else limits.max_body
 
 
 class HttpTriggerHandler(TriggerHandler):
@@ -50,6 +67,9 @@ class HttpTriggerHandler(TriggerHandler):
             raise BindingConfigError(str(err)) from err
         if auth_level_of(function) not in AUTH_LEVELS:
             raise BindingConfigError(f"authLevel {auth_level_of(function)!r} is not supported")
+        own = function.trigger.get(ROUTE_BODY_LIMIT_FIELD)
+        if own is not None and (not isinstance(own, int) or own <= 0):
+            raise BindingConfigError(f"{ROUTE_BODY_LIMIT_FIELD} must be a positive number of bytes")
 
     def create_listener(self, function: FunctionSpec, host: HostContext) -> Listener | None:
         host.router.add(route_of(function), function.trigger.get("methods"), function)
@@ -66,17 +86,22 @@ class HttpOutputHandler(BindingHandler):
 
 
 def to_function_request(
-    request: web.Request, body: bytes, route_values: dict[str, str]
+    request: web.BaseRequest,
+    body: bytes,
+    route_values: dict[str, str],
+    headers: dict[str, str] | None = None,
+    query: list[tuple[str, str]] | None = None,
 ) -> func.HttpRequest:
     """An aiohttp request as the `func.HttpRequest` the function receives."""
-    headers: dict[str, str] = {}
-    for key, value in request.headers.items():
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    if headers is None:
+        headers = strict_headers(request)
+    if query is None:
+        query = strict_query(request.rel_url.raw_query_string)
     return func.HttpRequest(
         method=request.method,
         url=str(request.url),
         headers=headers,
-        params={k: v for k, v in request.query.items()},
+        params=dict(query),
         route_params=route_values,
         body=body,
     )
@@ -119,6 +144,7 @@ class HttpServer:
         bind: str = "127.0.0.1",
         reuse_port: bool = False,
         grace: float = 30.0,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.host = host
         self.grace = grace
@@ -126,15 +152,14 @@ class HttpServer:
         self.port = port
         self.bind = bind
         self.reuse_port = reuse_port
-        self._runner: web.AppRunner | None = None
+        self.limits = limits or HttpLimits()
+        self._budget = BodyBudget(self.limits.body_budget)
+        self._runner: web.ServerRunner | None = None
 
     async def start(self) -> None:
         """Bind the port and start serving."""
-        app = web.Application(client_max_size=MAX_BODY)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=self.grace
-        )
+        server = GuardedServer(self.handle, self.limits, access_log=None)
+        self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=self.grace)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind, self.port, reuse_port=self.reuse_port or None)
         await site.start()
@@ -145,27 +170,47 @@ class HttpServer:
             await self._runner.cleanup()
             self._runner = None
 
-    def _key(self, request: web.Request) -> str | None:
-        return request.headers.get("x-functions-key") or request.query.get("code")
+    @staticmethod
+    def _key(headers: dict[str, str], query: list[tuple[str, str]]) -> str | None:
+        header = next((v for k, v in headers.items() if k.lower() == "x-functions-key"), None)
+        return header or next((v for k, v in query if k == "code"), None)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Route, authorize, invoke, map the response."""
-        path = request.rel_url.raw_path
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Check, route, authorize, read the body, invoke, map the response."""
+        reservation = self._budget.reserve()
+        try:
+            return await self._handle(request, reservation)
+        except RequestRefused as refused:
+            return refused.response()
+        finally:
+            reservation.release()
+
+    async def _handle(
+        self, request: web.BaseRequest, reservation: BodyReservation
+    ) -> web.StreamResponse:
+        path = strict_path(request.rel_url.raw_path)
+        query = strict_query(request.rel_url.raw_query_string)
+        headers = strict_headers(request)
         if path.rstrip("/") == "":
             return web.Response(text="Your Functions app is up and running.\n")
         if path.lower().rstrip("/") == "/admin/host/status":
-            return self._status(request)
+            return self._status(headers, query)
         found, _path_known = self.host.router.match(request.method, path)
         if found is None:
             # The Functions host answers 404 also for a known route with another method.
             return web.Response(status=404)
         function: FunctionSpec = found.route.target
-        if not self.keys.authorize(auth_level_of(function), function.name, self._key(request)):
+        if not self.keys.authorize(
+            auth_level_of(function), function.name, self._key(headers, query)
+        ):
             return web.Response(status=401)
-        body = await request.read()
-        result = await self.host.invoker.invoke(
-            function, to_function_request(request, body, found.values)
+        body = await read_body(
+            request, body_limit_of(function, self.limits), reservation, self.limits.body_timeout
         )
+        result = await self.host.invoker.invoke(
+            function, to_function_request(request, body, found.values, headers, query)
+        )
+        del body
         if not result.succeeded:
             return web.Response(status=500)
         try:
@@ -174,8 +219,8 @@ class HttpServer:
             log.error("Function '%s' (Id=%s): %s", function.name, result.invocation_id, err)
             return web.Response(status=500)
 
-    def _status(self, request: web.Request) -> web.Response:
-        if not self.keys.authorize("admin", "", self._key(request)):
+    def _status(self, headers: dict[str, str], query: list[tuple[str, str]]) -> web.Response:
+        if not self.keys.authorize("admin", "", self._key(headers, query)):
             return web.Response(status=401)
         document = {"id": self.host.host_id, "state": "Running", "processId": os.getpid()}
         return web.Response(text=json.dumps(document), content_type="application/json")

@@ -58,7 +58,10 @@ class HostKeys:
 
 
 def _equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    # A header's bytes that are not UTF-8 reach us as lone surrogates: compare them as bytes.
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape")
+    )
 
 
 def _read(path: Path) -> dict[str, object] | None:

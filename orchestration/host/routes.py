@@ -137,7 +137,7 @@ class Route:
                 elif not param.optional and not param.catch_all:
                     return None
                 continue
-            value = raw if param.catch_all else unquote(raw)
+            value = raw if param.catch_all else unquote(raw, errors="strict")
             if not all(check(value) for check in param.checks):
                 return None
             values[name] = value

@@ -29,6 +29,7 @@ from orchestration.host.bindings import (
     UnsupportedBindingError,
 )
 from orchestration.host.extensions import ExtensionError, build_registry
+from orchestration.host.http_guard import HttpLimits
 from orchestration.host.http_server import HttpServer, auth_level_of, route_of
 from orchestration.host.invoker import INVOCATION_LOGGER, Invoker
 from orchestration.host.keys import HostKeys, load_keys
@@ -176,6 +177,11 @@ class FunctionHost:
             if listener is not None:
                 listeners.append((function.name, listener))
         self.keys = load_keys(app_dir, settings)
+        try:
+            limits = HttpLimits.from_settings(settings)
+        except ValueError as err:
+            await self._release()
+            raise HostStartupError(str(err)) from err
         self._server = HttpServer(
             context,
             self.keys,
@@ -183,6 +189,7 @@ class FunctionHost:
             self.config.bind,
             self.config.reuse_port,
             self.config.grace,
+            limits,
         )
         try:
             await self._server.start()

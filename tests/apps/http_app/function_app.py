@@ -104,3 +104,17 @@ async def async_hello(req: func.HttpRequest, context: func.Context) -> func.Http
 def enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
     out.set(req.get_body().decode())
     return func.HttpResponse("queued", status_code=202)
+
+
+@app.route(route="small-body", methods=["POST"], trigger_extra_fields={"maxRequestBodySize": 1024})
+def small_body(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps({"length": len(req.get_body())}), mimetype="application/json"
+    )
+
+
+@app.route(route="body-length", methods=["POST"])
+def body_length(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps({"length": len(req.get_body())}), mimetype="application/json"
+    )
