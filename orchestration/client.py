@@ -36,6 +36,7 @@ from orchestration.core.history import (
 )
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHub
+from orchestration.storage.links import InstanceLinks
 from orchestration.storage.messages import ControlMessage
 from orchestration.storage.names import (
     InvalidNameError,
@@ -55,6 +56,9 @@ __all__ = [
     "PurgeHistoryResult",
 ]
 
+
+INSTANCE_ROUTE = "durabletask/instances"  # the management API, behind keys
+LINK_ROUTE = "durabletask/links"  # the same for one instance, behind its link code
 
 # Runs a new instance's first step in this process: given the Pending instance (not yet
 # written) and its start message; returns once the step's commit has created the instance.
@@ -116,11 +120,17 @@ class PurgeHistoryResult:
 
 @dataclass
 class ManagementUrls:
-    """Where the management API of an app lives, and the key its URLs carry."""
+    """Where the management API of an app lives, and the key its URLs carry.
+
+    Without a key (`code` None), a client that has the hub's instance links hands out link
+    URLs, each good for its own instance only. `keyless` ignores any key the request carried
+    (a request that came in through a link).
+    """
 
     base_url: str = "http://localhost:7071/api"
     code: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    keyless: bool = False
 
 
 _HISTORY_PAYLOAD_FIELDS = {"input", "result"}
@@ -149,14 +159,17 @@ class DurableOrchestrationClient:
         urls: ManagementUrls | None = None,
         *,
         local_start: LocalStart | None = None,
+        links: InstanceLinks | None = None,
     ) -> None:
         """`local_start` lets an engine in this process run a new instance's first step at
         once: it is given the Pending instance (not yet written) and its start message, and
-        returns once that step's commit has created the instance."""
+        returns once that step's commit has created the instance. `links` makes the
+        management URLs of a request without a key link URLs (see `InstanceLinks`)."""
         self._hub = hub
         self.task_hub_name = hub.names.hub
         self.urls = urls or ManagementUrls()
         self._local_start = local_start
+        self._links = links
         # Executions this client started in its engine's process, by instance id.
         self._started_here: OrderedDict[str, str] = OrderedDict()
 
@@ -426,20 +439,30 @@ class DurableOrchestrationClient:
         base = f"{parts.scheme}://{parts.netloc}"
         prefix = self.urls.base_url.split("://", 1)[-1].split("/", 1)
         route_prefix = prefix[1] if len(prefix) > 1 else ""
-        code = request.headers.get("x-functions-key") or request.params.get("code")
+        code = None
+        if not self.urls.keyless:
+            code = request.headers.get("x-functions-key") or request.params.get("code")
         base_url = f"{base}/{route_prefix}".rstrip("/")
-        return ManagementUrls(base_url, code or self.urls.code)
+        return ManagementUrls(base_url, code or self.urls.code, keyless=self.urls.keyless)
 
     def create_http_management_payload(
         self, instance_id: str, request: func.HttpRequest | None = None
     ) -> dict[str, str]:
+        """DF's management URLs of an instance: they carry the request's key, or, for a
+        request without one, the instance's link code (good for this instance only)."""
         urls = self._urls_for(request)
-        root = f"{urls.base_url}/durabletask/instances/{quote(instance_id, safe='')}"
+        quoted = quote(instance_id, safe="")
+        code = urls.code
+        if code is None and self._links is not None:
+            root = f"{urls.base_url}/{LINK_ROUTE}/{quoted}"
+            code = self._links.code(instance_id)
+        else:
+            root = f"{urls.base_url}/{INSTANCE_ROUTE}/{quoted}"
 
         def url(path: str = "", **params: str) -> str:
             query = dict(params)
-            if urls.code:
-                query["code"] = urls.code
+            if code:
+                query["code"] = code
             suffix = f"?{urlencode(query, safe='{}')}" if query else ""
             return f"{root}{path}{suffix}"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -82,13 +81,19 @@ class Engine:
         if runtime is not None and runtime.loop is asyncio.get_running_loop():
             await runtime.hub.close()
 
-    async def client(self, base_url: str | None = None) -> DurableOrchestrationClient:
+    async def client(
+        self, base_url: str | None = None, *, keyless: bool = False
+    ) -> DurableOrchestrationClient:
+        """A client of the hub; its URLs point at `base_url`. `keyless`: hand out link URLs
+        whatever key the request carried (it came in through a link)."""
         runtime = await self.runtime()
         urls = ManagementUrls(
-            base_url or f"http://localhost:7071/{self.settings.route_prefix}",
-            code=os.environ.get("DURABLE_MANAGEMENT_KEY") or None,
+            base_url or f"http://localhost:7071/{self.settings.route_prefix}", keyless=keyless
         )
-        return DurableOrchestrationClient(runtime.hub, urls, local_start=self._start_locally)
+        links = await runtime.hub.instance_links()
+        return DurableOrchestrationClient(
+            runtime.hub, urls, local_start=self._start_locally, links=links
+        )
 
     async def _start_locally(self, state: InstanceState, message: ControlMessage) -> None:
         """Create a new instance by running its first step in this process.

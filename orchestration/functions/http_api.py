@@ -9,48 +9,77 @@ belongs to host extensions):
 - `v1.0/workflows/dapr/...` (`management.dapr`),
 - `durabletask/openapi.json` (`management.openapi`).
 
-Keys: every one of these functions has the management auth level: host.json's
-`extensions.durableTask.managementAuthLevel` when set, else the app's `http_auth_level`
-(`function` for a `DFApp` unless the app says otherwise). The check-status URLs carry the key
-the request came with (`x-functions-key` or `code`), else the `DURABLE_MANAGEMENT_KEY` app
-setting, as `code=`. Every error answers with a JSON body `{"error": ..., "detail": ...}`.
+Keys: every one of these functions needs a key: host.json's
+`extensions.durableTask.managementAuthLevel` (`function`, `admin`, or `anonymous`, which
+opens them to anyone and is warned about at start) when set, else `function` (`admin` for an
+app whose `http_auth_level` is admin). An app's own routes take the app's level; management
+never follows an anonymous app. The check-status URLs of a request that carried a key
+(`x-functions-key` or `code`) carry it too; those of a request without one point at
+`durabletask/links/{instanceId}/...`, anonymous routes that take the instance's link code
+(`orchestration.storage.links`) as `code=` and open that one instance only. Every error
+answers with a JSON body `{"error": ..., "detail": ...}`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
+from orchestration.client import INSTANCE_ROUTE, LINK_ROUTE
 from orchestration.functions.management import dapr, instances, openapi
-from orchestration.functions.management.common import (
-    JSON,
-    MANAGEMENT_KEY_SETTING,
-    base_url,
-    error,
-    management_key,
-)
+from orchestration.functions.management.common import JSON, LINKED, Handler, base_url, error
+from orchestration.functions.management.validation import BadRequest, parse_instance_id
 
 if TYPE_CHECKING:
     from orchestration.functions.app import DFApp
     from orchestration.functions.engine import Engine
 
-__all__ = [
-    "JSON",
-    "MANAGEMENT_KEY_SETTING",
-    "base_url",
-    "error",
-    "management_auth_level",
-    "management_key",
-    "register",
-]
+__all__ = ["JSON", "base_url", "error", "management_auth_level", "register"]
+
+log = logging.getLogger("orchestration.management")
 
 
 def management_auth_level(app: DFApp, engine: Engine) -> func.AuthLevel:
-    """host.json's `managementAuthLevel` when set, else the app's HTTP auth level."""
+    """host.json's `managementAuthLevel` when set; else `function`, or `admin` for an app
+    whose own routes are admin. An anonymous app does not open management."""
     configured = engine.settings.management_auth
-    return func.AuthLevel(configured) if configured else app.auth_level
+    if configured:
+        return func.AuthLevel(configured)
+    return (
+        func.AuthLevel.ADMIN if app.auth_level is func.AuthLevel.ADMIN else func.AuthLevel.FUNCTION
+    )
+
+
+def linked(handler: Handler) -> Handler:
+    """A handler of one instance behind its link code instead of a key."""
+
+    async def open_with_link(engine: Engine, request: func.HttpRequest) -> func.HttpResponse:
+        try:
+            instance_id = parse_instance_id(request.route_params.get("instanceId") or "")
+        except BadRequest as failure:
+            return error(failure.status, failure.error, failure.detail)
+        links = await (await engine.runtime()).hub.instance_links()
+        if not links.opens(instance_id, request.params.get("code")):
+            return error(
+                401,
+                "Unauthorized",
+                "This URL needs the link code of its instance, as its check-status payload "
+                "gives it (code=...).",
+            )
+        through_link = func.HttpRequest(
+            method=request.method,
+            url=request.url,
+            headers=dict(request.headers),
+            params=dict(request.params),
+            route_params={**request.route_params, LINKED: "1"},
+            body=request.get_body(),
+        )
+        return await handler(engine, through_link)
+
+    return open_with_link
 
 
 def _add(
@@ -81,8 +110,15 @@ def _add(
 def register(app: DFApp, engine: Engine) -> None:
     """Add the starter, the management API (DF and Dapr shapes) and its OpenAPI document."""
     level = management_auth_level(app, engine)
-    base = "durabletask/instances"
+    if level is func.AuthLevel.ANONYMOUS:
+        log.warning(
+            "host.json sets extensions.durableTask.managementAuthLevel to anonymous: anyone "
+            "who can reach this app can list, start, terminate and purge its instances",
+            extra={"event": "management_open"},
+        )
+    base = INSTANCE_ROUTE
     item = f"{base}/{{instanceId}}"
+    _register_links(app, engine)
     _add(
         app,
         engine,
@@ -152,3 +188,26 @@ def register(app: DFApp, engine: Engine) -> None:
         return func.HttpResponse(json.dumps(document), mimetype=JSON)
 
     _add(app, engine, "durable_openapi", "durabletask/openapi.json", "GET", serve_openapi, level)
+
+
+def _register_links(app: DFApp, engine: Engine) -> None:
+    """One instance's operations behind its link code (anonymous at the host: the code is
+    checked here)."""
+    item = f"{LINK_ROUTE}/{{instanceId}}"
+    anonymous = func.AuthLevel.ANONYMOUS
+    routes: list[tuple[str, str, str, Handler]] = [
+        ("durable_link_status", item, "GET", instances.get_instance),
+        ("durable_link_purge", item, "DELETE", instances.purge_instance),
+        (
+            "durable_link_raise_event",
+            f"{item}/raiseEvent/{{eventName}}",
+            "POST",
+            instances.raise_event,
+        ),
+    ]
+    routes += [
+        (f"durable_link_{operation}", f"{item}/{operation}", "POST", handler)
+        for operation, handler in instances.OPERATIONS.items()
+    ]
+    for name, route, method, handler in routes:
+        _add(app, engine, name, route, method, linked(handler), anonymous)

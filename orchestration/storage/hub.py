@@ -37,6 +37,7 @@ from orchestration.core.history import (
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.storage import codec
 from orchestration.storage.faults import FaultInjector
+from orchestration.storage.links import InstanceLinks, load_links
 from orchestration.storage.messages import (
     MAX_RAW_MESSAGE_CHARS,
     ActivityMessage,
@@ -146,6 +147,7 @@ class TaskHub:
         self._recent: OrderedDict[str, InstanceState] = OrderedDict()
         # Timers this process's worker will fire; its clients' polls keep out of their way.
         self.timer_windows = TimerWindows()
+        self._links: InstanceLinks | None = None
 
     @classmethod
     def from_connection_string(
@@ -170,6 +172,12 @@ class TaskHub:
             self.payloads.create(),
         )
         self._created = True
+
+    async def instance_links(self) -> InstanceLinks:
+        """The hub's instance links (its secret is read once per process)."""
+        if self._links is None:
+            self._links = await load_links(self.blobs, self.names.payload_container)
+        return self._links
 
     # -- instance state -----------------------------------------------------------------
     async def _state(self, row: Entity) -> InstanceState:

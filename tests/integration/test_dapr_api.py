@@ -140,7 +140,7 @@ def test_with_an_empty_route_prefix_the_paths_are_daprs_and_anonymous(
 ) -> None:
     hub = "DaprRoot" + unique("h").replace("-", "")[:12]
     log = tmp_path_factory.mktemp("dapr-root") / "host.log"
-    env = {"DURABLE_TEST_HUB": hub, "DURABLE_MANAGEMENT_KEY": "key-for-urls"}
+    env = {"DURABLE_TEST_HUB": hub}
     root = launch_host(APPS / "dapr_root_app", azurite.connection_string, log, env)
     try:
         reply = call(
@@ -152,12 +152,13 @@ def test_with_an_empty_route_prefix_the_paths_are_daprs_and_anonymous(
         assert done["properties"]["dapr.workflow.input"] == '"Ann"'
         df_status = call(root.url("/durabletask/instances/g1"), key=False)
         assert df_status.status == 200 and df_status.json["output"] == "Hello Ann"
-        # The DF starter: the request had no key, so the URLs carry DURABLE_MANAGEMENT_KEY.
+        # The DF starter: the request had no key, so the URLs are the instance's links.
         started = call(root.url("/orchestrators/greet"), "POST", "Bo", key=False)
         assert started.status == 202
         url = started.json["statusQueryGetUri"]
-        assert url.startswith(root.url("/durabletask/instances/"))
-        assert parse_qs(urlsplit(url).query)["code"] == ["key-for-urls"]
+        assert url.startswith(root.url("/durabletask/links/"))
+        assert parse_qs(urlsplit(url).query)["code"]
+        assert call(url, key=False).status in (200, 202)
         assert call(root.url("/v1.0/workflows/dapr/g1/purge"), "POST", key=False).status == 202
     finally:
         root.stop()

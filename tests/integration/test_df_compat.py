@@ -65,3 +65,37 @@ def test_an_unknown_orchestrator_name_fails_the_instance_readably(host: HostProc
     status = wait_for_output(payload["statusQueryGetUri"])
     assert status["runtimeStatus"] == "Failed"
     assert "No orchestrator named 'no_such_thing'" in status["output"]
+
+
+def test_an_anonymous_app_keeps_instance_management_behind_keys(host: HostProcess) -> None:
+    """DF samples write `DFApp(http_auth_level=ANONYMOUS)`: that level is for the app's own
+    routes; the instance API still needs a key."""
+    code, first = call(host.url("/api/orchestrators/total_lengths"), "POST", ["ab"])
+    assert code == 202
+    code, second = call(host.url("/api/orchestrators/total_lengths"), "POST", ["cd"])
+    assert code == 202
+    instance = first["id"]
+    closed = [
+        ("GET", "/api/durabletask/instances"),
+        ("GET", f"/api/durabletask/instances/{instance}"),
+        ("POST", f"/api/durabletask/instances/{instance}/terminate"),
+        ("DELETE", f"/api/durabletask/instances/{instance}"),
+        ("DELETE", "/api/durabletask/instances?createdTimeFrom=2000-01-01T00:00:00Z"),
+        ("GET", "/api/durabletask/openapi.json"),
+        ("POST", f"/api/v1.0/workflows/dapr/{instance}/terminate"),
+    ]
+    for method, path in closed:
+        assert call(host.url(path), method)[0] == 401, (method, path)
+    # The check-status URLs work without a key: they carry the instance's link code...
+    status_url = first["statusQueryGetUri"]
+    assert "/api/durabletask/links/" in status_url
+    assert wait_for_output(status_url)["output"] == "2 letters"
+    # ... which opens that instance and no other, and nothing but the links.
+    code_param = status_url.split("code=", 1)[1]
+    other = second["id"]
+    assert call(host.url(f"/api/durabletask/links/{other}?code={code_param}"))[0] == 401
+    assert call(host.url(f"/api/durabletask/links/{instance}"))[0] == 401
+    assert call(host.url(f"/api/durabletask/links/{instance}?code={code_param}x"))[0] == 401
+    assert call(host.url(f"/api/durabletask/instances/{instance}?code={code_param}"))[0] == 401
+    assert call(host.url(f"/api/durabletask/instances?code={code_param}"))[0] == 401
+    assert wait_for_output(second["statusQueryGetUri"])["output"] == "2 letters"

@@ -38,7 +38,7 @@ KEY = {"x-functions-key": TEST_FUNCTION_KEY}
 def host(azurite: Storage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
     hub = "Mgmt" + unique("h").replace("-", "")[:16]
     log = tmp_path_factory.mktemp("mgmt") / "host.log"
-    env = {"DURABLE_TEST_HUB": hub, "DURABLE_MANAGEMENT_KEY": TEST_FUNCTION_KEY}
+    env = {"DURABLE_TEST_HUB": hub}
     process = launch_host(APPS / "management_app", azurite.connection_string, log, env)
     yield process
     process.stop()
@@ -141,14 +141,55 @@ def test_start_answers_202_with_check_status_urls_that_carry_the_key(host: HostP
     assert final["name"] == "echo" and final["instanceId"] == instance_id
 
 
-def test_an_anonymous_starter_gets_the_configured_management_key_in_its_urls(
+def test_an_anonymous_starter_hands_out_links_that_open_its_instance_only(
     host: HostProcess,
 ) -> None:
-    reply = call(host.url("/api/anon_start/echo"), "POST", key=False)
+    """A request without a key gets link URLs: each opens its own instance (status, events,
+    lifecycle, restart, purge) and nothing else; listing needs a real key."""
+    reply = call(host.url("/api/anon_start/wait_event"), "POST", key=False)
     assert reply.status == 202
-    url = reply.json["statusQueryGetUri"]
-    assert parse_qs(urlsplit(url).query)["code"] == [TEST_FUNCTION_KEY]
-    assert call(url, key=False).status in (200, 202)
+    payload = reply.json
+    instance_id = payload["id"]
+    for name in ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "restartPostUri"):
+        url = payload[name]
+        assert f"/api/durabletask/links/{instance_id}" in url
+        assert parse_qs(urlsplit(url).query)["code"] != [TEST_FUNCTION_KEY]
+    assert reply.headers["Location"] == payload["statusQueryGetUri"]
+    wait_until(
+        lambda: call(payload["statusQueryGetUri"], key=False).json["runtimeStatus"] == "Running",
+        30,
+        message="the instance to run",
+    )
+    other = call(host.url("/api/anon_start/wait_event"), "POST", key=False).json
+    code = parse_qs(urlsplit(payload["statusQueryGetUri"]).query)["code"][0]
+    # The code opens neither another instance nor the key-protected API.
+    assert call(api(host, f"durabletask/links/{other['id']}", code=code), key=False).status == 401
+    assert (
+        call(api(host, f"durabletask/instances/{instance_id}", code=code), key=False).status == 401
+    )
+    assert call(api(host, "durabletask/instances", code=code), key=False).status == 401
+    assert call(api(host, f"durabletask/links/{instance_id}"), key=False).status == 401
+    # Events and lifecycle through the links.
+    event_url = payload["sendEventPostUri"].replace("{eventName}", "Go")
+    assert call(event_url, "POST", {"ok": 1}, key=False).status == 202
+
+    def finished() -> Any:
+        got = call(payload["statusQueryGetUri"], key=False)
+        return got.json if got.status == 200 else None
+
+    assert wait_until(finished, 60, message="wait_event to finish")["output"] == {"got": {"ok": 1}}
+    restarted = call(payload["restartPostUri"], "POST", key=False)
+    assert restarted.status == 202
+    new_id = restarted.json["id"]
+    assert new_id != instance_id
+    assert f"/api/durabletask/links/{new_id}" in restarted.json["statusQueryGetUri"]
+    assert call(restarted.json["statusQueryGetUri"], key=False).status in (200, 202)
+    terminate = restarted.json["terminatePostUri"].replace("{text}", "done")
+    assert call(terminate, "POST", key=False).status == 202
+    purge = call(payload["purgeHistoryDeleteUri"], "DELETE", key=False)
+    assert purge.status == 200 and purge.json == {"instancesDeleted": 1}
+    assert call(payload["statusQueryGetUri"], key=False).status == 404
+    assert call(other["terminatePostUri"].replace("{text}", "x"), "POST", key=False).status == 202
 
 
 def test_start_with_a_chosen_id_and_its_conflicts(host: HostProcess) -> None:

@@ -585,3 +585,29 @@ async def test_a_worker_whose_cached_session_is_behind_storage_still_applies_a_r
     status = await client.get_status(instance_id, show_history=True)
     assert status is not None
     assert [e["EventType"] for e in status.history].count("TaskCompleted") == 2
+
+
+async def test_processes_sharing_a_hub_agree_on_its_instance_links(
+    hub: TaskHub, azurite: Storage
+) -> None:
+    """The link secret is created once, by whichever process needs it first: links given
+    out by one host open on every other."""
+    others = [
+        TaskHub.from_connection_string(azurite.connection_string, hub.names.hub) for _ in range(4)
+    ]
+    try:
+        loaded = await asyncio.gather(*(h.instance_links() for h in [hub, *others]))
+        codes = {links.code("inst-1") for links in loaded}
+        assert len(codes) == 1
+        fresh = TaskHub.from_connection_string(azurite.connection_string, hub.names.hub)
+        assert (await fresh.instance_links()).opens("inst-1", codes.pop())
+        await fresh.close()
+        other_hub = TaskHub.from_connection_string(
+            azurite.connection_string, f"T{uuid.uuid4().hex[:12]}"
+        )
+        await other_hub.create_if_not_exists()
+        assert (await other_hub.instance_links()).code("inst-1") != loaded[0].code("inst-1")
+        await other_hub.close()
+    finally:
+        for other in others:
+            await other.close()

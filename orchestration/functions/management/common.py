@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,9 +31,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("orchestration.management")
 
 JSON = "application/json"
-MANAGEMENT_KEY_SETTING = "DURABLE_MANAGEMENT_KEY"
 
 Handler = Callable[["Engine", func.HttpRequest], Awaitable[func.HttpResponse]]
+# A route value the link routes add, so that handlers know the request came through a link.
+LINKED = "~linked"
 
 
 def base_url(engine: Engine, request: func.HttpRequest | None) -> str | None:
@@ -66,22 +66,12 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def management_key() -> str | None:
-    """The key check-status URLs carry when the request itself carried none.
-
-    Azure keeps function keys in the host, out of the app's reach, so an app that wants URLs
-    with a key for callers that came without one (an anonymous starter) names one in the
-    `DURABLE_MANAGEMENT_KEY` app setting (e.g. a function key created for the purpose).
-    """
-    return os.environ.get(MANAGEMENT_KEY_SETTING) or None
-
-
 async def client_for(engine: Engine, request: func.HttpRequest) -> DurableOrchestrationClient:
-    """The durable client for a request; its URLs carry the request's key or the setting's."""
-    client = await engine.client(base_url(engine, request))
-    if client.urls.code is None:
-        client.urls.code = management_key()
-    return client
+    """The durable client for a request; its URLs carry the request's key, or link codes
+    when it carried none or came in through a link."""
+    return await engine.client(
+        base_url(engine, request), keyless=bool(request.route_params.get(LINKED))
+    )
 
 
 def query_values(request: func.HttpRequest, name: str) -> list[str]:

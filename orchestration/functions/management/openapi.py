@@ -110,6 +110,29 @@ def _dapr_steer(verb: str, code: str) -> dict[str, Any]:
     }
 
 
+def _link_paths(paths: dict[str, Any]) -> dict[str, Any]:
+    """The instance paths again below durabletask/links, behind the instance's link code."""
+    key_root, link_root = "/durabletask/instances/{instanceId}", "/durabletask/links/{instanceId}"
+    linked: dict[str, Any] = {}
+    for path, item in paths.items():
+        if not path.startswith(key_root):
+            continue
+        linked[link_root + path[len(key_root) :]] = {
+            method: {
+                **operation,
+                "summary": f"{operation['summary']} (through its link)",
+                "tags": ["Instance links"],
+                "security": [{"instanceLinkCode": []}],
+                "responses": {
+                    **operation["responses"],
+                    "401": {"description": "Missing or wrong link code"},
+                },
+            }
+            for method, operation in item.items()
+        }
+    return linked
+
+
 def document(route_prefix: str) -> dict[str, Any]:
     """The API's OpenAPI document; paths are relative to the server `/{route_prefix}`."""
     status_ok = {
@@ -281,6 +304,7 @@ def document(route_prefix: str) -> dict[str, Any]:
         "/v1.0/workflows/dapr/{instanceId}/resume": _dapr_steer("resume", "410"),
         "/v1.0/workflows/dapr/{instanceId}/purge": _dapr_steer("purge", "412"),
     }
+    paths.update(_link_paths(paths))
     return {
         "openapi": "3.0.3",
         "info": {
@@ -288,7 +312,8 @@ def document(route_prefix: str) -> dict[str, Any]:
             "version": "1.0",
             "description": "Durable Functions' instance API and Dapr's workflow API over one "
             "task hub. Send a function key as the x-functions-key header or the code query "
-            "parameter.",
+            "parameter. The durabletask/links paths open one instance with its link code "
+            "(code=), as the check-status payload of a start without a key gives it.",
         },
         "servers": [{"url": f"/{route_prefix}".rstrip("/") or "/"}],
         "security": [{"functionKeyHeader": []}, {"functionKeyQuery": []}],
@@ -297,6 +322,7 @@ def document(route_prefix: str) -> dict[str, Any]:
             "securitySchemes": {
                 "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
                 "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+                "instanceLinkCode": {"type": "apiKey", "in": "query", "name": "code"},
             },
             "schemas": {
                 "Error": {

@@ -1,7 +1,7 @@
 """The management API's test app: instances that wait, finish, fail once, or run long.
 
 Function keys guard its HTTP functions (the DFApp default), so the management API needs one.
-`ANON_STARTER` is an anonymous starter of its own, to test the DURABLE_MANAGEMENT_KEY setting.
+`anon_start` is an anonymous starter of its own: its check-status URLs are instance links.
 """
 
 from __future__ import annotations
