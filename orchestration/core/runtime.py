@@ -227,10 +227,8 @@ class OrchestrationRuntime:
         ):
             self._drop(event, "the orchestration has already completed")
             return
-        if (
-            self._suspended
-            and not isinstance(event, (ExecutionResumed, ExecutionTerminated))
-            and not isinstance(event, OrchestratorStarted)
+        if self._suspended and not isinstance(
+            event, (ExecutionSuspended, ExecutionResumed, ExecutionTerminated, OrchestratorStarted)
         ):
             self._record(event)
             self._suspended_events.append(event)
@@ -366,12 +364,16 @@ class OrchestrationRuntime:
         return True
 
     def _on_suspended(self, event: ExecutionSuspended) -> bool:
+        # A state, not a counter: suspending a suspended instance changes nothing (and is
+        # not recorded), so one resume resumes it.
+        if self._suspended:
+            return False
         self._suspended = True
         return True
 
     def _on_resumed(self, event: ExecutionResumed) -> bool:
         if not self._suspended:
-            return True
+            return False
         self._suspended = False
         self._record(event)
         buffered, self._suspended_events = self._suspended_events, []

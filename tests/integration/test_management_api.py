@@ -441,6 +441,20 @@ def test_suspend_resume_and_terminate(host: HostProcess) -> None:
         assert call(instance(host, unique("nobody"), f"/{verb}"), "POST").status == 404
 
 
+def test_suspending_twice_then_resuming_once_resumes(host: HostProcess) -> None:
+    instance_id = start(host, "wait_event")
+    wait_status(host, instance_id, "Running")
+    assert call(instance(host, instance_id, "/resume"), "POST").status == 202  # a no-op
+    for reason in ("first", "second"):
+        assert call(instance(host, instance_id, "/suspend", reason=reason), "POST").status == 202
+        wait_status(host, instance_id, "Suspended")
+    assert call(instance(host, instance_id, "/resume"), "POST").status == 202
+    wait_status(host, instance_id, "Running")
+    event = call(instance(host, instance_id, "/raiseEvent/Go"), "POST", 5)
+    assert event.status == 202
+    assert wait_status(host, instance_id, "Completed")["output"] == {"got": 5}
+
+
 def test_rewind_retries_a_failed_instance(host: HostProcess) -> None:
     instance_id = start(host, "fail_once")
     failed = wait_status(host, instance_id, "Failed")

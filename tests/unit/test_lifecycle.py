@@ -42,6 +42,31 @@ def test_a_suspended_instance_takes_no_step_and_buffers_events_until_resumed() -
     assert instance.output == [1, 2]
 
 
+def test_suspend_and_resume_are_states_not_counters() -> None:
+    """Suspending a suspended instance changes nothing, so one resume resumes it; resuming a
+    running instance changes nothing either (as in Durable Functions)."""
+    sim = Simulation({"main": approval_flow})
+    instance = sim.start("main")
+    sim.run()
+    sim.resume("instance-1")  # not suspended: nothing to resume
+    sim.run()
+    assert instance.status is OrchestrationRuntimeStatus.Running
+    sim.suspend("instance-1", "first")
+    sim.suspend("instance-1", "second")
+    sim.run()
+    assert instance.status is OrchestrationRuntimeStatus.Suspended
+    sim.raise_event("instance-1", "Step", 1)
+    sim.resume("instance-1")
+    sim.run()
+    assert instance.status is OrchestrationRuntimeStatus.Running
+    sim.raise_event("instance-1", "Step", 2)
+    sim.run()
+    assert instance.status is OrchestrationRuntimeStatus.Completed
+    assert instance.output == [1, 2]
+    kinds = [e.event_type.value for e in instance.history]
+    assert kinds.count("ExecutionSuspended") == 1 and kinds.count("ExecutionResumed") == 1
+
+
 def test_activity_results_that_arrive_while_suspended_apply_on_resume() -> None:
     def chain(ctx: Context) -> Any:
         a = yield ctx.call_activity("slow", 1)
