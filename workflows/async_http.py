@@ -13,6 +13,7 @@ import orchestration as df
 bp = df.Blueprint()
 
 DEFAULT_STEPS = 10
+MAX_STEPS = 1000
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -35,7 +36,16 @@ async def start_job(req: func.HttpRequest, client: df.DurableOrchestrationClient
     body = req.get_body()
     try:
         job = json.loads(body) if body.strip() else {}
-    except ValueError:
-        return func.HttpResponse("body must be JSON", status_code=400)
-    instance_id = await client.start_new("long_job", None, job)
+        steps = job.get("steps", DEFAULT_STEPS) if isinstance(job, dict) else None
+        if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+            return _bad_request(f'the body must be {{"steps": N}} with N from 1 to {MAX_STEPS}')
+        # start_new refuses values that are not strict JSON (NaN, lone surrogates).
+        instance_id = await client.start_new("long_job", None, job)
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
+        return _bad_request(f"the body is not valid JSON: {error}")
     return client.create_check_status_response(req, instance_id)
+
+
+def _bad_request(detail: str) -> func.HttpResponse:
+    body = json.dumps({"error": "Invalid request", "detail": detail})
+    return func.HttpResponse(body, status_code=400, mimetype="application/json")

@@ -26,6 +26,7 @@ from orchestration.client import (
     InstanceNotFoundError,
     InstanceStateError,
 )
+from orchestration.core import serialization
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.management.instances import restart_instance
 from orchestration.functions.management.validation import (
@@ -63,9 +64,10 @@ def read_json_arg(value: str | None, what: str) -> Any:
         except OSError as failure:
             raise CliError(f"cannot read {what} from {source}: {failure.strerror}") from None
     try:
-        return json.loads(text)
+        value = serialization.loads(text)
     except ValueError as failure:
         raise CliError(f"{what} is not valid JSON: {failure}") from None
+    return None if value is None and text.strip() == "" else value
 
 
 def parse_time(value: str | None, option: str) -> datetime | None:

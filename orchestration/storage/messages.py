@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestration.core import serialization
 from orchestration.core.history import HistoryEvent, event_from_dict, event_to_dict
 
 MESSAGE_VERSION = 1
@@ -84,8 +85,8 @@ def raw_json(text: str | bytes) -> dict[str, Any]:
         except ValueError as error:  # binascii.Error, UnicodeDecodeError, non-ASCII text
             raise MalformedMessageError("message is neither JSON nor base64 JSON") from error
     try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as error:
+        data = serialization.loads(stripped)
+    except ValueError as error:  # JSONDecodeError, InvalidPayloadError
         raise MalformedMessageError(f"message is not valid JSON: {error}") from error
     if not isinstance(data, dict):
         raise MalformedMessageError("message JSON is not an object")

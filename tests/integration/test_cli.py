@@ -274,6 +274,8 @@ def test_errors_are_one_line_with_a_non_zero_exit(
     cases = [
         (["status", "no-such-instance", *where], "no instance with id 'no-such-instance'"),
         (["start", "echo", "--input", "{bad", *where], "--input is not valid JSON"),
+        (["start", "echo", "--input", "1e99999", *where], "out of range for JSON"),
+        (["start", "echo", "--input", '"\\ud800"', *where], "lone surrogate"),
         (["start", "echo", "--input", "@/no/such/file", *where], "cannot read --input"),
         (["status", "bad\x01id", *where], "control characters"),
         (["list", "--app-dir", str(tmp_path)], "no storage connection"),

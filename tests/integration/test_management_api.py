@@ -8,6 +8,7 @@ than the default 25 examples per operation).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -441,6 +442,56 @@ def test_suspend_resume_and_terminate(host: HostProcess) -> None:
         assert call(instance(host, unique("nobody"), f"/{verb}"), "POST").status == 404
 
 
+def strict_json(raw: bytes) -> Any:
+    """Parse as a strict client would: no NaN/Infinity, no lone surrogates."""
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} in the answer")
+
+    value = json.loads(raw.decode("utf-8"), parse_constant=refuse)
+    json.dumps(value, allow_nan=False).encode("utf-8")
+    return value
+
+
+NOT_STRICT_JSON = [b"1e99999", b"[NaN]", b'{"x": -Infinity}', b'"\\ud800"', b'["\\udfff"]']
+
+
+@pytest.mark.parametrize("body", NOT_STRICT_JSON)
+def test_values_that_are_not_strict_json_are_refused_at_every_http_door(
+    host: HostProcess, body: bytes
+) -> None:
+    waiting = start(host, "wait_event")
+    doors = [
+        api(host, "orchestrators/echo"),
+        instance(host, waiting, "/raiseEvent/Go"),
+        api(host, "v1.0/workflows/dapr/echo/start"),
+        api(host, f"v1.0/workflows/dapr/{quote(waiting, safe='')}/raiseEvent/Go"),
+    ]
+    for url in doors:
+        reply = call(url, "POST", raw=body)
+        assert reply.status == 400, (url, reply.raw)
+        assert reply.json["error"] == "Invalid JSON value", reply.json
+    page = call(api(host, "durabletask/instances", top="1000"))
+    assert page.status == 200
+    strict_json(page.raw)
+
+
+def test_bad_ids_and_tokens_get_a_json_4xx_never_a_5xx(host: HostProcess) -> None:
+    surrogate_token = base64.urlsafe_b64encode(b'["\\ud800", null]').decode().rstrip("=")
+    cases = [
+        (instance(host, "a\nb"), {}),
+        (api(host, "durabletask/instances/a%0Ab"), {}),
+        (api(host, "durabletask/instances"), {"x-ms-continuation-token": surrogate_token}),
+    ]
+    for url, headers in cases:
+        reply = call(url, headers=headers)
+        assert reply.status == 400, (url, reply.raw)
+        assert reply.headers["Content-Type"].startswith("application/json")
+        assert reply.json["error"]
+    collide = call(api(host, "durabletask/instances/%FF%FE"))
+    assert collide.status == 400 and collide.json["error"] == "Invalid URL"
+
+
 def test_suspending_twice_then_resuming_once_resumes(host: HostProcess) -> None:
     instance_id = start(host, "wait_event")
     wait_status(host, instance_id, "Running")
@@ -549,7 +600,8 @@ def test_the_openapi_document_describes_every_route(host: HostProcess) -> None:
     paths = set(document["paths"])
     assert "/durabletask/instances/{instanceId}/raiseEvent/{eventName}" in paths
     assert "/v1.0/workflows/dapr/{workflowName}/start" in paths
-    assert len(paths) == 17
+    assert "/durabletask/links/{instanceId}/raiseEvent/{eventName}" in paths
+    assert len(paths) == 17 + 7  # and the 7 instance paths again, behind link codes
 
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))

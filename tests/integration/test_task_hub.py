@@ -22,6 +22,7 @@ import pytest
 from orchestration.client import DurableOrchestrationClient
 from orchestration.core import DurableOrchestrationContext, OrchestrationRuntimeStatus
 from orchestration.core.history import EventType, TaskCompleted
+from orchestration.core.serialization import InvalidPayloadError
 from orchestration.functions.burst import BurstWorker
 from orchestration.functions.engine import Engine
 from orchestration.functions.orchestrator_worker import OrchestratorWorker
@@ -433,6 +434,9 @@ async def test_a_start_message_from_any_producer_starts_an_orchestration(
         b"not json",
         json.dumps({"name": "nope"}).encode(),
         b'{"name": "chain", "instanceId": "a\\u0001"}',
+        b'{"name": "chain", "instanceId": "inf", "input": 1e99999}',
+        b'{"name": "chain", "instanceId": "nan", "input": NaN}',
+        b'{"name": "chain", "instanceId": "surrogate", "input": "\\ud800"}',
     ]
     for bad in bad_messages:
         await on_start_message(engine, func.QueueMessage(id="m2", body=bad))
@@ -441,8 +445,23 @@ async def test_a_start_message_from_any_producer_starts_an_orchestration(
     assert status is not None and status.output == 4
     poisoned = await hub.queues.receive(f"{hub.names.starts_queue}-poison", 32)
     reasons = [json.loads(m.text)["reason"] for m in poisoned]
-    assert len(reasons) == 3
+    assert len(reasons) == 6
     assert any("no orchestrator named 'nope'" in r for r in reasons)
+    assert sum("not valid JSON" in r for r in reasons) == 3
+    for refused in ("inf", "nan", "surrogate"):
+        assert await client.get_status(refused) is None
+
+
+async def test_the_client_refuses_values_that_are_not_strict_json(
+    client: DurableOrchestrationClient,
+) -> None:
+    for value in (float("nan"), {"x": float("inf")}, "\ud800"):
+        with pytest.raises(InvalidPayloadError):
+            await client.start_new("chain", "never", value)
+    assert await client.get_status("never") is None
+    instance_id = await client.start_new("chain", None, 1)
+    with pytest.raises(InvalidPayloadError):
+        await client.raise_event(instance_id, "Go", {"bad": float("-inf")})
 
 
 async def test_a_duplicate_delivery_does_not_make_the_worker_resend_open_work(

@@ -40,9 +40,16 @@ class Reply:
         return json.loads(self.body)
 
 
-def http(method: str, url: str, payload: Any = None, headers: Mapping[str, str] = KEY) -> Reply:
-    """One request with a JSON body (when `payload` is not None); errors are replies too."""
-    body = None if payload is None else json.dumps(payload).encode()
+def http(
+    method: str,
+    url: str,
+    payload: Any = None,
+    headers: Mapping[str, str] = KEY,
+    raw: bytes | None = None,
+) -> Reply:
+    """One request with a JSON body (when `payload` is not None, or the `raw` bytes);
+    errors are replies too."""
+    body = raw if raw is not None else None if payload is None else json.dumps(payload).encode()
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
     if body is not None:
         request.add_header("Content-Type", "application/json")
@@ -397,3 +404,13 @@ def test_order_out_of_stock_is_rejected(workflows: Workflows) -> None:
     run = workflows.run("order_process", order)
     assert run.output == {"order_id": "o-3", "status": "OutOfStock", "missing": ["lamp"]}
     assert run.status["customStatus"] == {"stage": "rejected"}
+
+
+def test_the_job_starter_refuses_bad_bodies_with_a_json_400(workflows: Workflows) -> None:
+    for body in (b"[" * 50_000 + b"]" * 50_000, b'{"steps": 1e99999}', b'{"steps": 0}', b"[1]"):
+        reply = http("POST", workflows.url("/api/jobs"), raw=body)
+        assert reply.status == 400, reply.body[:200]
+        assert reply.json()["error"] == "Invalid request"
+    assert (
+        http("POST", workflows.url("/api/jobs"), raw=b'{"steps": 2, "x": "\\ud800"}').status == 400
+    )

@@ -259,14 +259,13 @@ class Simulation:
         argument = serialization.loads(action.input)
         self.activity_calls.append((action.name, argument))
         try:
-            value = function(argument)
+            result = serialization.dumps(function(argument))  # as ActivityWorker.execute
         except Exception as error:
             failure = FailureDetails(
                 type(error).__name__, str(error), "".join(traceback.format_exception(error))
             )
             self._deliver(instance_id, TaskFailed(-1, self.now, action.id, failure))
             return
-        result = serialization.dumps(value)
         self._deliver(instance_id, TaskCompleted(-1, self.now, action.id, result))
 
     def _fire_next_timer(self) -> bool:

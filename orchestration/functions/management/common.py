@@ -49,14 +49,15 @@ def base_url(engine: Engine, request: func.HttpRequest | None) -> str | None:
 def error(status: int, title: str, detail: str = "", **extra: Any) -> func.HttpResponse:
     """An error answer: `{"error": title, "detail": detail}` and any `extra` fields."""
     body = {"error": title, "detail": detail, **extra}
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=JSON)
+    return func.HttpResponse(json.dumps(body, allow_nan=False), status_code=status, mimetype=JSON)
 
 
 def answer(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> func.HttpResponse:
+    # Stored values are strict JSON (core.serialization): never emit NaN or Infinity.
     return func.HttpResponse(
-        json.dumps(body), status_code=status, mimetype=JSON, headers=headers or {}
+        json.dumps(body, allow_nan=False), status_code=status, mimetype=JSON, headers=headers or {}
     )
 
 

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestration.client import build_filter
+from orchestration.core import serialization
+from orchestration.core.serialization import InvalidPayloadError
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.storage.names import (
     MAX_INSTANCE_ID_LENGTH,
@@ -178,16 +180,15 @@ def parse_json_body(body: bytes | None, limit: int) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as failure:
-        detail = str(failure) if not isinstance(failure, RecursionError) else "nested too deeply"
+        return serialization.loads(raw.decode("utf-8"))
+    except InvalidPayloadError as failure:
         raise BadRequest(
-            "Malformed JSON", f"The request body is not valid JSON: {detail}"
+            "Invalid JSON value", f"The request body is not strict JSON: {failure}"
         ) from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+    except ValueError as failure:  # JSONDecodeError, UnicodeDecodeError
+        raise BadRequest(
+            "Malformed JSON", f"The request body is not valid UTF-8 JSON: {failure}"
+        ) from None
 
 
 def _key_prefix(prefix: str) -> str:
@@ -279,8 +280,9 @@ def decode_token(value: str | None) -> tuple[str, str | None] | None:
     if len(text) > MAX_TOKEN_CHARS:
         raise invalid
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        decoded = serialization.loads(raw.decode("utf-8"))
+    except (ValueError, binascii.Error):
         raise invalid from None
     if (
         not isinstance(decoded, list)
