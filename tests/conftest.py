@@ -28,6 +28,8 @@ import pytest
 
 from orchestration.host.azurite import Azurite, free_port
 
+pytest_plugins = ("tests.log_audit",)
+
 ROOT = Path(__file__).resolve().parents[1]
 APPS = Path(__file__).resolve().parent / "apps"
 TEST_MASTER_KEY = "test-master-key"

@@ -32,7 +32,14 @@ from orchestration.host.extensions import ExtensionError, build_registry
 from orchestration.host.http_guard import HttpLimits
 from orchestration.host.http_server import HttpServer, auth_level_of, route_of
 from orchestration.host.invoker import INVOCATION_LOGGER, Invoker
-from orchestration.host.keys import HostKeys, load_keys
+from orchestration.host.keys import (
+    FUNCTION_KEY_SETTING,
+    KEYS_FILE,
+    MASTER_KEY_SETTING,
+    HostKeys,
+    load_keys,
+)
+from orchestration.host.logs import add_secrets, secrets_of_settings
 from orchestration.host.routes import Router
 from orchestration.host.settings import HostConfigError, HostJson, load_local_settings
 from orchestration.host.storage import StorageAccounts, StorageConfigError, loopback_ports
@@ -177,6 +184,9 @@ class FunctionHost:
             if listener is not None:
                 listeners.append((function.name, listener))
         self.keys = load_keys(app_dir, settings)
+        add_secrets([self.keys.master, *self.keys.host_function_keys.values()])
+        add_secrets(v for keys in self.keys.function_keys.values() for v in keys.values())
+        add_secrets(secrets_of_settings(settings))
         try:
             limits = HttpLimits.from_settings(settings)
         except ValueError as err:
@@ -262,7 +272,7 @@ class FunctionHost:
             await self.stop()
 
     def banner(self) -> str:
-        """The function list with URLs, and the keys, as Core Tools prints them."""
+        """The function list with URLs, as Core Tools prints it, and where the keys are."""
         lines = ["", "Functions:", ""]
         for function in self.functions:
             if function.trigger.type.lower() == "httptrigger":
@@ -277,9 +287,15 @@ class FunctionHost:
             else:
                 lines.append(f"\t{function.name}: {function.trigger.type}")
             lines.append("")
-        if self.keys is not None:
-            lines.append(f"Master key (admin): {self.keys.master}")
-            lines.append(f"Function key (default): {self.keys.default_function_key}")
+        # Keys are never printed: output ends up in logs. Say where they are instead.
+        if os.environ.get(MASTER_KEY_SETTING) and os.environ.get(FUNCTION_KEY_SETTING):
+            lines.append(f"Keys: the {MASTER_KEY_SETTING} and {FUNCTION_KEY_SETTING} settings")
+        else:
+            keys_file = self.config.app_dir.resolve() / KEYS_FILE
+            lines.append(
+                f"Keys: {keys_file} (masterKey for admin, functionKeys.default for functions), "
+                f"e.g. jq -r .functionKeys.default {keys_file}"
+            )
         return "\n".join(lines)
 
 

@@ -467,6 +467,10 @@ def test_restart_keeps_storage_data_and_keys(tmp_path: Path, start_host: HostLau
     assert [json.loads(base64.b64decode(m.content)) for m in stored] == [{"kept": True}]
     assert second.stop() == 0
     assert (app / ".azurite").is_dir()
+    keys = json.loads((app / ".host-keys.json").read_text())
+    for host in (first, second):
+        assert ".host-keys.json" in host.log()  # where the keys are, never the keys
+        assert keys["masterKey"] not in host.log() and key not in host.log()
 
 
 # Programmatic use

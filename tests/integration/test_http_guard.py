@@ -236,3 +236,20 @@ def test_a_header_that_is_not_utf_8_is_refused_with_400(guarded_host: HostProces
         status, _, body = read_response(sock)
     assert status == 400
     assert json.loads(body)["error"] == "Invalid header"
+
+
+def test_an_over_long_url_with_a_key_leaves_no_key_in_the_log(guarded_host: HostProcess) -> None:
+    key = guarded_host.function_key
+    target = f"/api/secret?code={key}&pad={'a' * 20_000}"
+    with connect(guarded_host) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        status, _, _ = read_response(sock)
+    assert status == 400
+    with connect(guarded_host) as sock:
+        sock.sendall(f"GET /api/secret?code={key}x HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert read_response(sock)[0] == 401
+    time.sleep(0.2)
+    log = guarded_host.log()
+    assert "Got more than" in log or "too long" in log.lower()  # the error was logged...
+    assert key not in log  # ... without the key
+    assert guarded_host.master_key not in log
