@@ -103,6 +103,17 @@ class OrchestrationSession:
     def execution_id(self) -> str | None:
         return self._runtime.execution_id
 
+    @property
+    def name(self) -> str:
+        """The orchestrator's name ("" until its ExecutionStarted is applied)."""
+        return self._runtime.name
+
+    @property
+    def progress(self) -> int:
+        """A count that grows while the orchestrator's code runs normally: each resume of
+        its generator and each durable API call adds to it (see `StepRunner`)."""
+        return self._runtime.progress
+
     def open_actions(self) -> list[Action]:
         """Activities, timers and sub-orchestrations scheduled and not yet answered."""
         return self._runtime.open_actions()

@@ -114,6 +114,9 @@ class OrchestrationRuntime:
         self._preserve_unprocessed_events = False
 
         self._sequence = 0
+        # Grows whenever the orchestrator's code is resumed or calls the durable API: a step
+        # whose count stands still while it runs is blocked in the user's code.
+        self.progress = 0
         self._episode = 0
         self._unmatched_actions: dict[int, Action] = {}
         self._open_actions: dict[int, Action] = {}
@@ -282,6 +285,7 @@ class OrchestrationRuntime:
                 )
             )
             return True
+        self.progress += 1
         try:
             produced = function(self.context)
         except Exception as error:
@@ -407,6 +411,7 @@ class OrchestrationRuntime:
 
     # -- scheduling, called through the context ----------------------------------------
     def _next_id(self) -> int:
+        self.progress += 1
         action_id = self._sequence
         self._sequence += 1
         return action_id
@@ -451,6 +456,7 @@ class OrchestrationRuntime:
         self._open_tasks[action_id] = task
 
     def wait_for_event(self, name: str) -> AtomicTask:
+        self.progress += 1
         key = name.casefold()
         task = AtomicTask(-1, f"External event {name!r}")
         buffered = self._buffered_events.get(key)
@@ -487,6 +493,7 @@ class OrchestrationRuntime:
         generator = self._generator
         if generator is None:
             return
+        self.progress += 1
         try:
             yielded = generator.send(value) if error is None else generator.throw(error)
         except StopIteration as stop:

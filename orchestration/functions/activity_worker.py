@@ -50,6 +50,18 @@ class ActivityWorker:
         self.registry = registry
         self.clock = clock
         self.executed = 0
+        # Async activities running on the loop, by the task that awaits them (LoopWatch).
+        self.running_async: dict[asyncio.Task[Any], ActivityMessage] = {}
+
+    def describe_running(self, task: asyncio.Task[Any] | None) -> str | None:
+        """The async activity `task` is running, if any (for the loop watch's report)."""
+        message = self.running_async.get(task) if task is not None else None
+        if message is None:
+            return None
+        return (
+            f"async activity {message.name!r} (instance {message.instance_id!r}, "
+            f"task {message.task_id})"
+        )
 
     async def execute(self, message: ActivityMessage) -> HistoryEvent:
         """Run the activity and return its TaskCompleted or TaskFailed event."""
@@ -67,7 +79,14 @@ class ActivityWorker:
             kwargs: dict[str, Any] = {name: argument} if name else {}
             args: tuple[Any, ...] = () if kwargs else (argument,)
             if definition.is_async:
-                value = await definition.function(*args, **kwargs)
+                task = asyncio.current_task()
+                if task is not None:
+                    self.running_async[task] = message
+                try:
+                    value = await definition.function(*args, **kwargs)
+                finally:
+                    if task is not None:
+                        self.running_async.pop(task, None)
             else:
                 value = await asyncio.to_thread(definition.function, *args, **kwargs)
             event = TaskCompleted(-1, self.clock(), message.task_id, serialization.dumps(value))

@@ -7,7 +7,6 @@ Python worker's), because storage connections belong to a loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -16,9 +15,11 @@ from typing import Any
 from orchestration.client import DurableOrchestrationClient, ManagementUrls
 from orchestration.functions.activity_worker import ActivityWorker
 from orchestration.functions.burst import wire_workers
+from orchestration.functions.loop_watch import LoopWatch
 from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
+from orchestration.functions.step_runner import OrchestratorBlockedError
 from orchestration.storage.faults import FaultInjector
 from orchestration.storage.hub import InstanceState, TaskHub
 from orchestration.storage.messages import ControlMessage
@@ -32,6 +33,7 @@ class _Runtime:
     hub: TaskHub
     orchestrators: OrchestratorWorker
     activities: ActivityWorker
+    watch: LoopWatch
 
 
 class Engine:
@@ -56,6 +58,9 @@ class Engine:
         if self._lock is None or self._lock_loop is not loop:
             self._lock, self._lock_loop = asyncio.Lock(), loop
         async with self._lock:
+            if self._runtime is not None and self._runtime.loop is not loop:
+                self._runtime.watch.stop()  # a runtime of a loop that is gone
+                self._runtime.orchestrators.steps.close()
             if self._runtime is None or self._runtime.loop is not loop:
                 hub = self._hub or TaskHub.from_connection_string(
                     self.settings.connection_string,
@@ -71,13 +76,20 @@ class Engine:
                     direct_results=self.settings.direct_results,
                 )
                 orchestrators.local_batch = self.settings.local_activity_max_batch
-                self._runtime = _Runtime(loop, hub, orchestrators, activities)
+                orchestrators.blocked_limit = self.settings.max_dequeue_count
+                orchestrators.steps.step_limit = self.settings.step_limit.total_seconds()
+                watch = LoopWatch(loop, describe=activities.describe_running)
+                watch.start()
+                self._runtime = _Runtime(loop, hub, orchestrators, activities, watch)
                 log.info("task hub %s ready", self.settings.hub_name)
         return self._runtime
 
     async def aclose(self) -> None:
         """Close this process's storage connections (the local host calls it on stop)."""
         runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            runtime.watch.stop()
+            runtime.orchestrators.steps.close()
         if runtime is not None and runtime.loop is asyncio.get_running_loop():
             await runtime.hub.close()
 
@@ -107,8 +119,25 @@ class Engine:
         committed, finished = runtime.orchestrators.start(state, message)
         try:
             await committed
-        finally:
-            self._spawn(_settle(finished))
+        except OrchestratorBlockedError:
+            # Its first step blocked: create it the queued way, so that its steps are
+            # retried through the queue and it ends Failed after the dequeue limit.
+            self._spawn(_settle(finished, None))
+            await runtime.hub.create_instance(
+                state.name,
+                state.instance_id,
+                state.input,
+                now=state.created_at,
+                version=state.version,
+                parent=state.parent,
+                execution_id=state.execution_id,
+                message_id=message.message_id,
+            )
+            return
+        except BaseException:
+            self._spawn(_settle(finished, None))  # the same failure: the caller has it
+            raise
+        self._spawn(_settle(finished, state.instance_id))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -116,7 +145,19 @@ class Engine:
         task.add_done_callback(self._background.discard)
 
 
-async def _settle(future: asyncio.Future[None]) -> None:
-    """Wait for a future whose failure was reported elsewhere."""
-    with contextlib.suppress(Exception):
+async def _settle(future: asyncio.Future[None], instance_id: str | None) -> None:
+    """Wait for the rest of a local start's work: no caller waits for it, so a failure is
+    logged here. The instance is repaired: its worker asked for a wake-up if sends failed,
+    its state row's wake-up time guards local work, and the sweeper wakes quiet instances."""
+    try:
         await future
+    except Exception as error:
+        if instance_id is None:
+            return
+        log.warning(
+            "a locally started instance's work failed after its first commit (%s: %s); it "
+            "will be woken to repair it",
+            type(error).__name__,
+            error,
+            extra={"instance_id": instance_id, "event": "local_start_failed"},
+        )

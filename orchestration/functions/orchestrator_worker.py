@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestration.core import serialization
 from orchestration.core.actions import (
@@ -46,8 +47,10 @@ from orchestration.core.history import (
     TimerFired,
 )
 from orchestration.core.status import OrchestrationRuntimeStatus
+from orchestration.functions.bounded import run_bounded
 from orchestration.functions.precise_timers import call_later_precisely
 from orchestration.functions.registry import Registry
+from orchestration.functions.step_runner import OrchestratorBlockedError, StepRunner
 from orchestration.storage.hub import (
     MAX_QUEUE_DELAY,
     ConcurrencyError,
@@ -64,6 +67,9 @@ log = logging.getLogger("orchestration.orchestrator")
 _ONCE_ONLY = (EventRaised, ExecutionSuspended, ExecutionResumed, ExecutionTerminated)
 _FINAL = (OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Terminated)
 MAX_COMMIT_ATTEMPTS = 8
+REPAIR_DELAY = timedelta(seconds=15)
+BLOCKED_RETRY_DELAY = timedelta(seconds=1)
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -128,11 +134,17 @@ class WorkerStats:
     outage_retries: int = 0
     local_timers: int = 0
     folded_steps: int = 0
+    unsent: int = 0
 
 
 @dataclass(slots=True)
 class _Inbox:
     deliveries: list[_Delivery] = field(default_factory=list)
+
+
+def is_transient(error: StorageError) -> bool:
+    """An outage or throttling (no answer, 408, 429, 5xx): worth trying again."""
+    return error.status == 0 or error.status >= 500 or error.status in (408, 429)
 
 
 class _OutagePatience:
@@ -148,7 +160,7 @@ class _OutagePatience:
 
         With `instance_id`, the retry is logged.
         """
-        if not (error.status == 0 or error.status >= 500) or self._loop.time() > self._give_up:
+        if not is_transient(error) or self._loop.time() > self._give_up:
             raise error
         if instance_id is not None:
             log.warning(
@@ -176,6 +188,10 @@ class OrchestratorWorker:
         local_rounds: int = 1000,
         local_seconds: float = 20.0,
         outage_patience: float = 60.0,
+        send_patience: float = 600.0,
+        send_concurrency: int = 32,
+        steps: StepRunner | None = None,
+        blocked_limit: int = 5,
         local_timer_horizon: timedelta = timedelta(minutes=2),
         local_group_steps: int = 8,
         local_group_seconds: float = 0.25,
@@ -191,6 +207,15 @@ class OrchestratorWorker:
         self.local_rounds = local_rounds
         self.local_seconds = local_seconds
         self.outage_patience = outage_patience
+        # A step's messages are retried this long while storage is unreachable, with at
+        # most `send_concurrency` of them in flight (the hub bounds all sends too).
+        self.send_patience = send_patience
+        self.send_concurrency = send_concurrency
+        # Orchestrator code runs in threads, watched (see StepRunner); an instance whose
+        # steps block `blocked_limit` times in this process ends Failed.
+        self.steps = steps or StepRunner()
+        self.blocked_limit = blocked_limit
+        self._blocked: dict[str, tuple[int, OrchestratorBlockedError]] = {}
         self.local_timer_horizon = local_timer_horizon
         self.local_group_steps = local_group_steps
         self.local_group_seconds = local_group_seconds
@@ -328,7 +353,7 @@ class OrchestratorWorker:
         if state is None:
             return None
         session = self._new_session(instance_id)
-        session.replay(history)
+        await self.steps.run(instance_id, session, functools.partial(session.replay, history))
         return _Cached(state, session)
 
     def _new_session(self, instance_id: str) -> OrchestrationSession:
@@ -388,7 +413,7 @@ class OrchestratorWorker:
                 else:
                     to_queue.append(message)
             if to_queue:
-                await asyncio.gather(*(self.hub.send_activity(m) for m in to_queue))
+                await self._send_all(instance_id, to_queue, self.hub.send_activity)
             if not waiting:
                 return
             events = await asyncio.gather(*(outcome for _, outcome in waiting))
@@ -428,7 +453,21 @@ class OrchestratorWorker:
                         extra={"instance_id": instance_id, "event": "unknown_instance"},
                     )
                     return _LocalWork()
-                return await self._step(instance_id, entry, batch, guarded, row_guarded)
+                work = await self._step(instance_id, entry, batch, guarded, row_guarded)
+                if self._blocked:
+                    self._blocked.pop(instance_id, None)
+                return work
+            except OrchestratorBlockedError as error:
+                self._cache.pop(instance_id, None)
+                creating = entry is not None and entry.creating
+                if creating:
+                    self._seeds.pop(instance_id, None)
+                if await self._blocked_too_often(instance_id, error, creating):
+                    return _LocalWork()
+                if not creating and all(d.row_guarded or not d.durable for d in batch):
+                    # No queue message comes back for this step: ask for another try.
+                    self._spawn(self._request_repair(instance_id, BLOCKED_RETRY_DELAY))
+                raise  # a local start: the engine creates the instance the queued way
             except _StaleCache:
                 self._cache.pop(instance_id, None)
                 self.stats.stale_reloads += 1
@@ -494,7 +533,10 @@ class OrchestratorWorker:
             return _LocalWork()
 
         now = self.clock()
-        result = session.step([OrchestratorStarted(-1, now), *events])
+        step_events = [OrchestratorStarted(-1, now), *events]
+        result = await self.steps.run(
+            instance_id, session, functools.partial(session.step, step_events)
+        )
         self.stats.steps += 1
         self.stats.events += len(events)
         if len(result.new_events) <= 1 and not applied:
@@ -529,7 +571,7 @@ class OrchestratorWorker:
         next_result: ExecutionResult | None = None
         continued = next((a for a in result.actions if isinstance(a, ContinueAsNewAction)), None)
         if continued is not None:
-            next_session, next_result, next_events, after = self._continue_as_new(
+            next_session, next_result, next_events, after = await self._continue_as_new(
                 state, after, continued, now
             )
         # The execution going on after this commit (the new one, after continue-as-new).
@@ -579,7 +621,7 @@ class OrchestratorWorker:
             wake_at = timer_guard if wake_at is None else min(wake_at, timer_guard)
         return wake_at
 
-    def _continue_as_new(
+    async def _continue_as_new(
         self,
         state: InstanceState,
         after: InstanceState,
@@ -598,7 +640,10 @@ class OrchestratorWorker:
             execution_id=execution_id,
         )
         session = self._new_session(state.instance_id)
-        result = session.step([OrchestratorStarted(-1, now), started, *action.carryover_events])
+        first = [OrchestratorStarted(-1, now), started, *action.carryover_events]
+        result = await self.steps.run(
+            state.instance_id, session, functools.partial(session.step, first)
+        )
         new_state = replace(
             after,
             status=result.status,
@@ -642,9 +687,59 @@ class OrchestratorWorker:
         now: datetime,
     ) -> None:
         """Send what the actions imply."""
-        sends = [self._send_patiently(state, action, now) for action in actions]
-        if sends:
-            await asyncio.gather(*sends)
+
+        async def send(action: Action) -> None:
+            await self._send_action(state, action, now)
+
+        await self._send_all(state.instance_id, actions, send)
+
+    async def _send_all(
+        self, instance_id: str, items: Sequence[T], send: Callable[[T], Awaitable[None]]
+    ) -> None:
+        """Send every item, each retried while storage is unreachable (receivers tolerate a
+        duplicate), a bounded number at once. If some still fail, say so with the
+        instance id, ask for a repair, and raise: the step's trigger message (if any) comes
+        back and its worker re-sends the open work; otherwise the sweeper does."""
+        if not items:
+            return
+
+        async def patiently(item: T) -> None:
+            patience = _OutagePatience(self.send_patience)
+            while True:
+                try:
+                    await send(item)
+                    return
+                except StorageError as error:
+                    await patience.wait(error)
+                    self.stats.outage_retries += 1
+
+        failures = await run_bounded(items, patiently, self.send_concurrency)
+        if not failures:
+            return
+        self.stats.unsent += len(failures)
+        log.error(
+            "%d of %d message(s) of a step could not be sent (%s: %s); the instance will be "
+            "repaired by re-sending its open work",
+            len(failures),
+            len(items),
+            type(failures[0]).__name__,
+            failures[0],
+            extra={"instance_id": instance_id, "event": "send_failed"},
+        )
+        self._spawn(self._request_repair(instance_id))
+        raise failures[0]
+
+    async def _request_repair(self, instance_id: str, delay: timedelta = REPAIR_DELAY) -> None:
+        """A wake-up soon, so that the instance's open work is sent again (best effort: if
+        this fails too, the quiet-instance sweep repairs it after `repairAfter`)."""
+        try:
+            await self.hub.send_control(ControlMessage(instance_id, None, None), delay)
+        except Exception as error:
+            log.warning(
+                "could not ask for a repair (%s); the sweeper will wake the instance",
+                error,
+                extra={"instance_id": instance_id, "event": "repair_request_failed"},
+            )
 
     def _staying_local(
         self, actions: tuple[Action, ...] | list[Action], *, timer_open: bool
@@ -662,17 +757,6 @@ class OrchestratorWorker:
         ):
             return []
         return activities
-
-    async def _send_patiently(self, state: InstanceState, action: Action, now: datetime) -> None:
-        """Send, retrying while storage is unreachable (receivers tolerate a duplicate)."""
-        patience = _OutagePatience(self.outage_patience)
-        while True:
-            try:
-                await self._send_action(state, action, now)
-                return
-            except StorageError as error:
-                await patience.wait(error)
-                self.stats.outage_retries += 1
 
     async def _send_action(self, state: InstanceState, action: Action, now: datetime) -> None:
         hub = self.hub
@@ -796,10 +880,36 @@ class OrchestratorWorker:
                 break
             self.stats.folded_steps += 1
             outcomes = [t.result() for t in tasks]
-            result = session.step([OrchestratorStarted(-1, self.clock()), *outcomes])
+            folded = [OrchestratorStarted(-1, self.clock()), *outcomes]
+            result = await self.steps.run(
+                state.instance_id, session, functools.partial(session.step, folded)
+            )
             self.stats.steps += 1
             history.extend(result.new_events)
         return result
+
+    async def _blocked_too_often(
+        self, instance_id: str, error: OrchestratorBlockedError, creating: bool
+    ) -> bool:
+        """Count a blocked step; at `blocked_limit` the instance fails (True), else the step
+        fails and its delivery is retried (its message comes back, or a repair)."""
+        count = self._blocked.get(instance_id, (0, error))[0] + 1
+        self._blocked[instance_id] = (count, error)
+        if count < self.blocked_limit or creating:
+            return False
+        self._blocked.pop(instance_id, None)
+        await self.fail_instance(instance_id, self._blocked_failure(count, error))
+        return True
+
+    @staticmethod
+    def _blocked_failure(count: int, error: OrchestratorBlockedError) -> FailureDetails:
+        message = f"Its steps blocked {count} time(s). {error}"
+        return FailureDetails("OrchestratorBlockedError", message, error.stack)
+
+    def failure_of_blocked(self, instance_id: str) -> FailureDetails | None:
+        """Why the instance's steps failed here, if they blocked (for a poisoned message)."""
+        blocked = self._blocked.pop(instance_id, None)
+        return self._blocked_failure(*blocked) if blocked is not None else None
 
     async def fail_instance(self, instance_id: str, failure: FailureDetails) -> bool:
         """End a running instance as Failed without running its code (a poisoned message)."""
@@ -831,7 +941,7 @@ class OrchestratorWorker:
                 failure.message,
                 extra={"instance_id": instance_id, "event": "poison"},
             )
-            await self._send_action(new_state, completion, now)
+            await self._carry_out(new_state, [completion], now)
             return True
         return False
 
@@ -877,7 +987,7 @@ class OrchestratorWorker:
         elif state.status.is_terminal:
             if state.parent is not None:
                 completion = CompleteOrchestration(-1, state.status, state.output, state.failure)
-                await self._send_action(state, completion, self.clock())
+                await self._carry_out(state, [completion], self.clock())
         else:
             await self._resend_open_work(state, session)
 

@@ -54,6 +54,8 @@ class EngineSettings:
     local_activity_max_batch: int = 8
     direct_results: bool = True
     max_dequeue_count: int = 5
+    # host.json functionTimeout: no orchestrator step may run longer (5 minutes when unset).
+    step_limit: timedelta = timedelta(minutes=5)
 
     @property
     def names(self) -> HubNames:
@@ -92,4 +94,12 @@ class EngineSettings:
             local_activity_max_batch=int(durable.get("localActivityMaxBatch", 8)),
             direct_results=bool(durable.get("directResults", True)),
             max_dequeue_count=int((extensions.get("queues") or {}).get("maxDequeueCount", 5)),
+            step_limit=_step_limit(config.get("functionTimeout")),
         )
+
+
+def _step_limit(function_timeout: Any) -> timedelta:
+    default = timedelta(minutes=5)
+    if function_timeout is None or str(function_timeout).strip() == "-1":
+        return default
+    return _timespan(function_timeout, default)

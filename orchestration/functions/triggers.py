@@ -76,7 +76,9 @@ async def on_control_message(engine: Engine, message: func.QueueMessage) -> None
             f"worker crashed, timed out or failed each time); it was moved to {queue}-poison."
         )
         await _poison(runtime.hub, queue, body, reason)
-        failure = FailureDetails("PoisonMessageError", reason)
+        failure = runtime.orchestrators.failure_of_blocked(decoded.instance_id) or FailureDetails(
+            "PoisonMessageError", reason
+        )
         await runtime.orchestrators.fail_instance(decoded.instance_id, failure)
         return
     await runtime.orchestrators.handle(decoded, attempts)
@@ -97,6 +99,11 @@ async def on_work_item(engine: Engine, message: func.QueueMessage) -> None:
             f"{queue}-poison."
         )
         await _poison(runtime.hub, queue, body, reason)
+        blocked = runtime.orchestrators.failure_of_blocked(decoded.instance_id)
+        if blocked is not None:
+            # Its result was delivered each time; the orchestrator's step blocked on it.
+            await runtime.orchestrators.fail_instance(decoded.instance_id, blocked)
+            return
         failed = TaskFailed(
             -1, datetime.now(UTC), decoded.task_id, FailureDetails("PoisonMessageError", reason)
         )

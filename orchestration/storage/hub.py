@@ -79,6 +79,10 @@ APPLIED_IDS_KEPT = 200
 MAX_QUEUE_DELAY = timedelta(days=6, hours=23)
 RECENT_STATES_KEPT = 1000
 INLINE_STEP_CHARS = 16_000  # a first step up to this size stays in the state row
+# Queue sends in flight at once, per process: below the account's 100 connections, so that
+# a wide fan-out neither starves commits nor times out requests queued for a connection
+# (20,000 sends at once gave 7,310 OutcomeUnknown: the wait counted in their timeout).
+SEND_CONCURRENCY = 64
 
 
 class ConcurrencyError(Exception):
@@ -148,6 +152,7 @@ class TaskHub:
         # Timers this process's worker will fire; its clients' polls keep out of their way.
         self.timer_windows = TimerWindows()
         self._links: InstanceLinks | None = None
+        self._send_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     @classmethod
     def from_connection_string(
@@ -675,20 +680,31 @@ class TaskHub:
             body = {**reference}
         return encode(body)
 
+    def _sending(self) -> asyncio.Semaphore:
+        """The process's send slots (a semaphore belongs to one event loop)."""
+        loop = asyncio.get_running_loop()
+        if self._send_slots is None or self._send_slots[0] is not loop:
+            self._send_slots = (loop, asyncio.Semaphore(SEND_CONCURRENCY))
+        return self._send_slots[1]
+
     async def send_control(
         self, message: ControlMessage, delay: timedelta | None = None
     ) -> SentMessage:
         seconds = 0
         if delay is not None and delay > timedelta(0):
             seconds = int(min(delay, MAX_QUEUE_DELAY).total_seconds() + 0.999)
-        text = await self._queue_text(message.instance_id, message.to_json())
-        await self.faults.check("send.control")
-        return await self.queues.send(self.names.control_queue, text, visibility_timeout=seconds)
+        async with self._sending():
+            text = await self._queue_text(message.instance_id, message.to_json())
+            await self.faults.check("send.control")
+            return await self.queues.send(
+                self.names.control_queue, text, visibility_timeout=seconds
+            )
 
     async def send_activity(self, message: ActivityMessage) -> None:
-        text = await self._queue_text(message.instance_id, message.to_json())
-        await self.faults.check("send.activity")
-        await self.queues.send(self.names.work_item_queue, text)
+        async with self._sending():
+            text = await self._queue_text(message.instance_id, message.to_json())
+            await self.faults.check("send.activity")
+            await self.queues.send(self.names.work_item_queue, text)
 
     async def decode_message(self, text: str | bytes) -> EngineMessage:
         """An engine message from queue text; MalformedMessageError when it is not ours."""
