@@ -10,6 +10,7 @@ script stopped by its time budget still reports what it measured.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import random
@@ -109,6 +110,27 @@ class EngineResult:
 
 
 # -- processes and ports ----------------------------------------------------------------
+def _load_lifetime() -> Any:
+    # By path, not by import: the peers' environment has no `orchestration` package, and
+    # importing it would import the whole host. The module is standard library only.
+    path = Path(__file__).resolve().parents[1] / "orchestration" / "host" / "lifetime.py"
+    spec = importlib.util.spec_from_file_location("_orchestration_lifetime", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def dies_with_this_process() -> Callable[[], None] | None:
+    """A `preexec_fn` for subprocess.Popen: the server or script started dies with this
+    process, even SIGKILLed (Linux; see orchestration/host/lifetime.py)."""
+    result: Callable[[], None] | None = _LIFETIME.dies_with_this_process()
+    return result
+
+
+_LIFETIME = _load_lifetime()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

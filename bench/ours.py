@@ -54,6 +54,7 @@ from bench_workflows import ACTIVITIES, ORCHESTRATORS  # noqa: E402
 from common import (  # noqa: E402
     EngineResult,
     cpu_seconds,
+    dies_with_this_process,
     free_port,
     install_sigterm_handler,
     percentile,
@@ -325,7 +326,7 @@ def start_host(
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=dies_with_this_process(),
         )  # fmt: skip
     deadline = time.monotonic() + 60
     while "Host started" not in log_path.read_text(errors="replace"):

@@ -25,6 +25,7 @@ from typing import Any
 
 from common import (
     EngineResult,
+    dies_with_this_process,
     free_port,
     install_sigterm_handler,
     run_main,
@@ -145,7 +146,12 @@ def bench(result: EngineResult, workdir: Path) -> None:
         "--appendonly", "yes", "--save", "", "--daemonize", "no", "--loglevel", "warning",
     ]  # fmt: skip
     redis_log = open(workdir / "redis.log", "wb")  # noqa: SIM115 - closed below
-    redis = subprocess.Popen(redis_args, stdout=redis_log, stderr=subprocess.STDOUT)
+    redis = subprocess.Popen(
+        redis_args,
+        stdout=redis_log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=dies_with_this_process(),
+    )
     result.server_pids.append(redis.pid)
     worker = None
     try:
@@ -166,6 +172,7 @@ def bench(result: EngineResult, workdir: Path) -> None:
             stdout=worker_log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=dies_with_this_process(),
         )
         result.server_pids.append(worker.pid)
         result.save()

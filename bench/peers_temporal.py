@@ -24,6 +24,7 @@ from typing import Any
 
 from common import (
     EngineResult,
+    dies_with_this_process,
     free_port,
     install_sigterm_handler,
     run_main,
@@ -150,7 +151,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-temporal-") as tmp:
         log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed below
         server = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=dies_with_this_process(),
         )
         result.server_pids.append(server.pid)
         result.save()

@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import peers_env  # noqa: E402
-from common import wait_pid_exit  # noqa: E402
+from common import dies_with_this_process, wait_pid_exit  # noqa: E402
 from report import compare, table  # noqa: E402
 
 APP_PYTHON = Path(sys.executable)
@@ -133,7 +133,9 @@ def run_engine(run: Run, out_dir: Path, budget: float) -> dict[str, Any]:
     print(f"\n=== {run.name} (budget {budget:.0f}s) ===", flush=True)
     load_before = loadavg()
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=HERE, start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=HERE, start_new_session=True, preexec_fn=dies_with_this_process()
+    )
     timed_out = False
     try:
         process.wait(budget)

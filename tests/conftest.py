@@ -8,6 +8,10 @@ Reuse from any test module:
 
 Set ORCHESTRATION_TEST_STORAGE to a connection string to use an existing Azurite or
 storage account instead of starting one.
+
+A run leaves no process behind, however it ends: SIGTERM and SIGHUP run the teardowns (as
+Ctrl-C does), what a teardown missed is stopped at exit (tests/processes.py), and every
+process started here dies with its parent, should pytest be SIGKILLed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import Any, Protocol
 import pytest
 
 from orchestration.host.azurite import Azurite, free_port
+from orchestration.host.lifetime import dies_with_this_process
+from tests import processes
 
 pytest_plugins = ("tests.log_audit",)
 
@@ -36,6 +42,13 @@ TEST_MASTER_KEY = "test-master-key"
 TEST_FUNCTION_KEY = "test-function-key"
 READY_SINGLE = "Host started"
 READY_WORKERS = "worker processes ready"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM and SIGHUP end the run as Ctrl-C does, teardowns included."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(processes.stop_on_signals())
+    config.add_cleanup(stack.close)
 
 
 @dataclass(frozen=True)
@@ -58,11 +71,13 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
         yield Storage(configured)
         return
     instance = Azurite(tmp_path_factory.mktemp("azurite"))
+    processes.track(instance, instance.stop)
     instance.start()
     try:
         yield Storage(instance.connection_string, instance)
     finally:
         instance.stop()
+        processes.untrack(instance)
 
 
 def wait_until(
@@ -136,6 +151,7 @@ class HostProcess:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        processes.untrack(self)
         return self.process.returncode
 
 
@@ -188,9 +204,15 @@ def launch_host(
     ]  # fmt: skip
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed by HostProcess.stop
     process = subprocess.Popen(
-        command, cwd=ROOT, env=child_env, stdout=log_file, stderr=subprocess.STDOUT
+        command,
+        cwd=ROOT,
+        env=child_env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        preexec_fn=dies_with_this_process(),
     )
     host = HostProcess(process, port, app_dir, log_path, child_env, _log_file=log_file)
+    processes.track(host, lambda: host.stop(timeout=5))
     if wait:
         host.wait_for_log(READY_WORKERS if workers > 1 else READY_SINGLE, timeout=60)
     return host

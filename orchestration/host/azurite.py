@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from orchestration.host.lifetime import dies_with_this_process
+
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 DEV_PORTS = (10000, 10001, 10002)
@@ -97,6 +99,15 @@ class Azurite:
 
     def start(self, timeout: float = 30.0) -> Azurite:
         """Start Azurite and wait until its three services accept connections."""
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it; `wait_ready` waits.
+
+        Call it from the main thread for the process to die with this one (see
+        orchestration.host.lifetime); the wait may run on any thread.
+        """
         if self._process is not None:
             raise AzuriteError("Azurite already started")
         self.blob_port = self.blob_port or free_port(self.host)
@@ -123,15 +134,25 @@ class Azurite:
                 # Own process group: Ctrl-C in a terminal reaches the host, which stops
                 # Azurite after its in-flight work has finished, not before.
                 start_new_session=True,
+                # SIGTERM, not SIGKILL, when this process dies: Azurite then saves what it
+                # holds in memory (it writes to disk only every few seconds), so the storage
+                # outlives a crashed host as Azure Storage would.
+                preexec_fn=dies_with_this_process(signal.SIGTERM),
             )
+
+    def wait_ready(self, timeout: float = 30.0) -> Azurite:
+        """Wait until the three services accept connections; stop Azurite if they do not."""
+        process = self._process
+        if process is None:
+            raise AzuriteError("Azurite not started")
         deadline = time.monotonic() + timeout
         ports = (self.blob_port, self.queue_port, self.table_port)
         while not all(is_listening(self.host, p) for p in ports):
-            if self._process.poll() is not None:
-                code = self._process.returncode
+            if process.poll() is not None:
                 self._process = None
                 raise AzuriteError(
-                    f"Azurite exited with code {code}; see {self.location / 'azurite.log'}"
+                    f"Azurite exited with code {process.returncode}; "
+                    f"see {self.location / 'azurite.log'}"
                 )
             if time.monotonic() > deadline:
                 self.stop()

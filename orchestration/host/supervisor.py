@@ -21,6 +21,7 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as MpEvent
 
 from orchestration.host import event_loop
+from orchestration.host.lifetime import die_with_parent
 from orchestration.host.logs import configure_logging
 from orchestration.host.runner import (
     FunctionHost,
@@ -35,7 +36,11 @@ log = logging.getLogger("orchestration.host")
 WORKER_COUNT_SETTING = "FUNCTIONS_WORKER_PROCESS_COUNT"
 
 
-def _worker_main(config: HostConfig, ready: MpEvent) -> None:
+def _worker_main(config: HostConfig, ready: MpEvent, supervisor_pid: int) -> None:
+    # A worker must not outlive a supervisor killed outright: nobody would stop it, and it
+    # would keep serving the port. The supervisor spawns from its main thread only, so the
+    # kernel's "parent" (the forking thread) lives as long as the supervisor.
+    die_with_parent(supervisor_pid)
     configure_logging()
 
     async def serve() -> None:
@@ -77,7 +82,9 @@ def _supervise(config: HostConfig, count: int) -> int:
         ready = context.Event()
         worker_config = dataclasses.replace(config, reuse_port=True, print_banner=index == 0)
         process = context.Process(
-            target=_worker_main, args=(worker_config, ready), name=f"host-worker-{index}"
+            target=_worker_main,
+            args=(worker_config, ready, os.getpid()),
+            name=f"host-worker-{index}",
         )
         process.start()
         return process, ready

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.chaos.torture import Config, print_figures, run
+from tests.processes import stop_on_signals
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         keep_work_dir=args.keep,
         events_after_start=args.events_after_start,
     )
-    figures = run(config)
+    # SIGTERM and SIGHUP end the run as Ctrl-C does: the `finally` blocks stop the hosts and
+    # Azurite (and tests/processes.py what they missed, at exit).
+    with stop_on_signals():
+        try:
+            figures = run(config)
+        except KeyboardInterrupt as stop:
+            print(f"torture run {stop}", file=sys.stderr, flush=True)
+            return 130
     print_figures(figures)
     print(f"figures written to {args.json}", flush=True)
     return 0 if figures.ok else 1

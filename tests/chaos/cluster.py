@@ -3,10 +3,15 @@
 Every host runs in its own session (process group), so SIGKILL takes down the host and every
 worker process it spawned at once, as a machine failure would. Hosts run with --no-azurite:
 a host restarted while Azurite is down must not start an Azurite of its own.
+
+Hosts and Azurite die with the harness, even SIGKILLed (orchestration.host.lifetime): start
+them from the main thread. Until stopped they are tracked (tests/processes.py), so a harness
+stopped by SIGTERM or an error stops them at exit at the latest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -17,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestration.host.azurite import Azurite, free_port
+from orchestration.host.lifetime import dies_with_this_process
+from tests import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "tests" / "apps" / "chaos_app"
@@ -75,7 +82,9 @@ class HostProc:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=dies_with_this_process(),
             )
+        processes.track(self, self.kill)
         self.starts += 1
 
     @property
@@ -110,6 +119,7 @@ class HostProc:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(30)
+        processes.untrack(self)
 
     def terminate(self, timeout: float = 60.0) -> int | None:
         """SIGTERM the host (a graceful drain), wait for it; SIGKILL after `timeout`."""
@@ -126,6 +136,7 @@ class HostProc:
         # Worker processes of a supervisor exit with it; make sure none is left.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+        processes.untrack(self)
         return process.returncode
 
 
@@ -137,10 +148,12 @@ class Storage:
     azurite: Azurite | None = None
     restarts: int = 0
 
-    def start(self) -> str:
+    async def start(self) -> str:
+        """Start Azurite and wait until it serves; its connection string."""
         if self.azurite is None:
             self.azurite = Azurite(self.location)
-        self.azurite.start()
+        processes.track(self, self.stop)
+        await self._start(self.azurite)
         return self.azurite.connection_string
 
     @property
@@ -151,12 +164,20 @@ class Storage:
     def stop(self) -> None:
         if self.azurite is not None:
             self.azurite.stop()
+        processes.untrack(self)
 
-    def restart(self, down_for: float = 0.0) -> None:
+    async def restart(self, down_for: float = 0.0) -> None:
         """Stop Azurite (waiting for its exit), stay down `down_for` s, start it again on the
         same ports and location."""
         assert self.azurite is not None
-        self.azurite.stop()
-        time.sleep(down_for)
-        self.azurite.start(timeout=60)
+        await asyncio.to_thread(self.azurite.stop)
+        await asyncio.sleep(down_for)
+        await self._start(self.azurite, timeout=60)
         self.restarts += 1
+
+    @staticmethod
+    async def _start(azurite: Azurite, timeout: float = 30.0) -> None:
+        # Launched from the loop's (main) thread, so that it dies with this process; only
+        # the wait goes to a worker thread.
+        azurite.launch()
+        await asyncio.to_thread(azurite.wait_ready, timeout)

@@ -231,7 +231,7 @@ class Torture:
             self.storage_up.clear()
             started = time.monotonic()
             log.info("stopping Azurite for %.0f s", self.config.azurite_down_for)
-            await asyncio.to_thread(storage.restart, self.config.azurite_down_for)
+            await storage.restart(self.config.azurite_down_for)
             self.figures.azurite_down_seconds = round(time.monotonic() - started, 1)
             self.figures.azurite_restarts += 1
             self.storage_up.set()
@@ -281,7 +281,7 @@ class Torture:
         hub_name = f"Chaos{uuid.uuid4().hex[:10]}"
         figures.hub = hub_name
         storage = Storage(work / "azurite")
-        connection = await asyncio.to_thread(storage.start)
+        connection = await storage.start()
         self.storage_up.set()
         hub = TaskHub.from_connection_string(connection, hub_name)
         client = DurableOrchestrationClient(hub)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.host.lifetime import dies_with_this_process
+
 REPO = Path(__file__).resolve().parents[2]
 AZURITE_BIN = REPO / "node_modules" / ".bin" / "azurite"
 DEV_ACCOUNT = "devstoreaccount1"
@@ -92,6 +94,7 @@ def azurite() -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=location,
+        preexec_fn=dies_with_this_process(),
     )
     try:
         deadline = time.monotonic() + 30
