@@ -12,9 +12,10 @@ from typing import Any
 
 from orchestration.core import serialization
 from orchestration.core.history import FailureDetails, HistoryEvent, TaskCompleted, TaskFailed
+from orchestration.functions.bounded import run_bounded
 from orchestration.functions.registry import Registry
 from orchestration.storage.hub import TaskHub
-from orchestration.storage.messages import ActivityMessage, ControlMessage
+from orchestration.storage.messages import ActivityMessage, ControlMessage, WorkItem
 
 log = logging.getLogger("orchestration.activity")
 
@@ -108,6 +109,33 @@ class ActivityWorker:
 
     async def handle(self, message: ActivityMessage) -> None:
         await self.report(message, await self.execute(message))
+
+    async def handle_item(self, item: WorkItem, attempts: int = 1) -> None:
+        """Run a work item's activities (at once) and deliver their results.
+
+        A batch seen before (`attempts` > 1) is not run again as a whole: one of its
+        activities may have crashed the process. It is split into one work item per
+        activity, which then each take the poison path on their own.
+        """
+        if isinstance(item, ActivityMessage):
+            await self.handle(item)
+            return
+        if attempts > 1:
+            log.warning(
+                "splitting a batch of %d activities delivered again",
+                len(item.activities),
+                extra={"instance_id": item.instance_id, "event": "batch_split"},
+            )
+            failures = await run_bounded(item.activities, self.hub.send_activity, 16)
+            if failures:
+                raise failures[0]
+            return
+        outcomes = await asyncio.gather(
+            *(self.handle(activity) for activity in item.activities), return_exceptions=True
+        )
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
 
     async def report(self, message: ActivityMessage, event: HistoryEvent) -> None:
         """Deliver an activity's result (or failure) to its instance."""

@@ -17,7 +17,12 @@ from orchestration.functions.activity_worker import ActivityWorker
 from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.storage.hub import TaskHub
-from orchestration.storage.messages import ActivityMessage, ControlMessage, MalformedMessageError
+from orchestration.storage.messages import (
+    ActivityBatch,
+    ActivityMessage,
+    ControlMessage,
+    MalformedMessageError,
+)
 from orchestration.storage.transport import QueueMessage, StorageError
 
 log = logging.getLogger("orchestration.burst")
@@ -91,9 +96,9 @@ class BurstWorker:
             if isinstance(decoded, ControlMessage):
                 self.stats.control_messages += 1
                 await self.orchestrators.handle(decoded, message.dequeue_count)
-            elif isinstance(decoded, ActivityMessage):
+            elif isinstance(decoded, (ActivityMessage, ActivityBatch)):
                 self.stats.work_items += 1
-                await self.activities.handle(decoded)
+                await self.activities.handle_item(decoded, message.dequeue_count)
         except Exception:
             self.stats.failures += 1
             log.exception("message failed; it will be retried after its visibility timeout")

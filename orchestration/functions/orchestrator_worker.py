@@ -58,7 +58,13 @@ from orchestration.storage.hub import (
     InstanceState,
     TaskHub,
 )
-from orchestration.storage.messages import ActivityMessage, ControlMessage
+from orchestration.storage.messages import (
+    ActivityBatch,
+    ActivityMessage,
+    ControlMessage,
+    WorkItem,
+    pack_activities,
+)
 from orchestration.storage.transport import StorageError
 
 log = logging.getLogger("orchestration.orchestrator")
@@ -413,7 +419,7 @@ class OrchestratorWorker:
                 else:
                     to_queue.append(message)
             if to_queue:
-                await self._send_all(instance_id, to_queue, self.hub.send_activity)
+                await self._send_all(instance_id, pack_activities(to_queue), self.hub.send_activity)
             if not waiting:
                 return
             events = await asyncio.gather(*(outcome for _, outcome in waiting))
@@ -686,12 +692,18 @@ class OrchestratorWorker:
         actions: tuple[Action, ...] | list[Action],
         now: datetime,
     ) -> None:
-        """Send what the actions imply."""
+        """Send what the actions imply (a wide fan-out's activities in batches)."""
+        activities = [a for a in actions if isinstance(a, ScheduleActivity)]
+        items: list[Action | WorkItem] = [a for a in actions if not isinstance(a, ScheduleActivity)]
+        items += pack_activities(_activity_messages(state, activities)) if activities else []
 
-        async def send(action: Action) -> None:
-            await self._send_action(state, action, now)
+        async def send(item: Action | WorkItem) -> None:
+            if isinstance(item, (ActivityMessage, ActivityBatch)):
+                await self.hub.send_activity(item)
+            else:
+                await self._send_action(state, item, now)
 
-        await self._send_all(state.instance_id, actions, send)
+        await self._send_all(state.instance_id, items, send)
 
     async def _send_all(
         self, instance_id: str, items: Sequence[T], send: Callable[[T], Awaitable[None]]

@@ -21,9 +21,13 @@ from orchestration.core.history import FailureDetails, TaskFailed
 from orchestration.functions.engine import Engine
 from orchestration.storage.hub import InstanceExistsError, TaskHub
 from orchestration.storage.messages import (
+    MAX_BATCH,
+    ActivityBatch,
     ActivityMessage,
     ControlMessage,
+    EngineMessage,
     MalformedMessageError,
+    activities_of,
     raw_json,
 )
 from orchestration.storage.names import (
@@ -47,13 +51,18 @@ async def _poison(hub: TaskHub, queue: str, body: bytes, reason: str) -> None:
 
 
 async def _decode(
-    hub: TaskHub, queue: str, body: bytes, kind: type[ControlMessage] | type[ActivityMessage]
-) -> ControlMessage | ActivityMessage | None:
+    hub: TaskHub,
+    queue: str,
+    body: bytes,
+    kind: type[ControlMessage] | tuple[type[ActivityMessage], type[ActivityBatch]],
+) -> EngineMessage | None:
     """The engine message in `body`, or None after moving a bad one to the poison queue."""
     try:
         decoded = await hub.decode_message(body)
         if not isinstance(decoded, kind):
             raise MalformedMessageError(f"a {type(decoded).__name__} on the {queue} queue")
+        if isinstance(decoded, ActivityBatch) and len(decoded.activities) > MAX_BATCH:
+            raise MalformedMessageError(f"a batch of more than {MAX_BATCH} activities")
         validate_instance_id(decoded.instance_id)
     except (MalformedMessageError, InvalidNameError) as error:
         await _poison(hub, queue, body, str(error))
@@ -88,13 +97,14 @@ async def on_work_item(engine: Engine, message: func.QueueMessage) -> None:
     runtime = await engine.runtime()
     body = message.get_body()
     queue = runtime.hub.names.work_item_queue
-    decoded = await _decode(runtime.hub, queue, body, ActivityMessage)
-    if not isinstance(decoded, ActivityMessage):
+    decoded = await _decode(runtime.hub, queue, body, (ActivityMessage, ActivityBatch))
+    if not isinstance(decoded, (ActivityMessage, ActivityBatch)):
         return
     attempts = message.dequeue_count or 1
     if attempts >= engine.settings.max_dequeue_count:
+        names = ", ".join(sorted({repr(a.name) for a in activities_of(decoded)}))
         reason = (
-            f"Activity {decoded.name!r} did not complete in {attempts} attempts (its worker "
+            f"Activity {names} did not complete in {attempts} attempts (its worker "
             f"crashed, timed out or failed each time); the work item was moved to "
             f"{queue}-poison."
         )
@@ -104,12 +114,12 @@ async def on_work_item(engine: Engine, message: func.QueueMessage) -> None:
             # Its result was delivered each time; the orchestrator's step blocked on it.
             await runtime.orchestrators.fail_instance(decoded.instance_id, blocked)
             return
-        failed = TaskFailed(
-            -1, datetime.now(UTC), decoded.task_id, FailureDetails("PoisonMessageError", reason)
-        )
-        await runtime.activities.report(decoded, failed)
+        poisoned = FailureDetails("PoisonMessageError", reason)
+        for activity in activities_of(decoded):
+            failed = TaskFailed(-1, datetime.now(UTC), activity.task_id, poisoned)
+            await runtime.activities.report(activity, failed)
         return
-    await runtime.activities.handle(decoded)
+    await runtime.activities.handle_item(decoded, attempts)
 
 
 def parse_start_request(data: Any) -> tuple[str, Any, str | None]:

@@ -40,6 +40,7 @@ from orchestration.storage.faults import FaultInjector
 from orchestration.storage.links import InstanceLinks, load_links
 from orchestration.storage.messages import (
     MAX_RAW_MESSAGE_CHARS,
+    ActivityBatch,
     ActivityMessage,
     ControlMessage,
     EngineMessage,
@@ -700,7 +701,7 @@ class TaskHub:
                 self.names.control_queue, text, visibility_timeout=seconds
             )
 
-    async def send_activity(self, message: ActivityMessage) -> None:
+    async def send_activity(self, message: ActivityMessage | ActivityBatch) -> None:
         async with self._sending():
             text = await self._queue_text(message.instance_id, message.to_json())
             await self.faults.check("send.activity")

@@ -9,8 +9,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("chain", "fan", "timer", "event", "parent", "retry")
-WEIGHTS = (3, 2, 2, 2, 1, 1)
+KINDS = ("chain", "fan", "timer", "event", "parent", "retry", "wide")
+WEIGHTS = (3, 2, 2, 2, 1, 1, 1)
 
 
 @dataclass
@@ -43,6 +43,16 @@ def make_spec(kind: str, instance_id: str, rng: random.Random) -> Spec:
     if kind == "fan":
         # Up to 8 activities run in the orchestrating process; more go through the queue.
         n = rng.choice((3, 6, 10, 14))
+        return Spec(
+            instance_id,
+            "fan",
+            {"n": n},
+            sum(i * i for i in range(n)),
+            activity_keys=[f"{instance_id}:{i}" for i in range(n)],
+        )
+    if kind == "wide":
+        # Wide enough that the work items carry batches of activities (2-4 each).
+        n = rng.choice((100, 150, 200))
         return Spec(
             instance_id,
             "fan",

@@ -30,7 +30,7 @@ from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.functions.triggers import on_start_message, sweep
 from orchestration.storage.hub import InstanceExistsError, TaskHub
-from orchestration.storage.messages import ControlMessage
+from orchestration.storage.messages import ActivityBatch, ControlMessage
 from tests.conftest import Storage
 
 Context = DurableOrchestrationContext
@@ -630,3 +630,32 @@ async def test_processes_sharing_a_hub_agree_on_its_instance_links(
     finally:
         for other in others:
             await other.close()
+
+
+async def test_a_wide_fan_out_goes_out_in_batches_and_a_batch_seen_again_is_split(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    """200 activities are 50 work items of 4; a batch delivered a second time (one of its
+    activities may have crashed a process) is split into one work item per activity."""
+    instance_id = await client.start_new("fan_out", None, 200)
+    worker = BurstWorker(hub, make_registry(), local_activities=False, visibility_timeout=30)
+    start = await hub.queues.receive(hub.names.control_queue, 1)
+    started = await hub.decode_message(base64.b64decode(start[0].text))
+    assert isinstance(started, ControlMessage)
+    await worker.orchestrators.handle(started)
+    await hub.queues.delete(hub.names.control_queue, start[0].id, start[0].pop_receipt)
+    queue = hub.names.work_item_queue
+    assert await hub.queues.approximate_count(queue) == 50
+    received = (await hub.queues.receive(queue, 1))[0]
+    batch = await hub.decode_message(base64.b64decode(received.text))
+    assert isinstance(batch, ActivityBatch) and len(batch.activities) == 4
+    await worker.activities.handle_item(batch, attempts=2)
+    await hub.queues.delete(queue, received.id, received.pop_receipt)
+    assert await hub.queues.approximate_count(queue) == 49 + 4
+    assert worker.activities.executed == 0  # split, not run
+    await worker.run_until(finished(client, instance_id), timeout=60)
+    status = await client.get_status(instance_id, show_history=True)
+    assert status is not None and status.output == sum(range(1, 201))
+    assert status.history is not None
+    completed = [e for e in status.history if e["EventType"] == "TaskCompleted"]
+    assert len(completed) == 200

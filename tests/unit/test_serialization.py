@@ -127,3 +127,25 @@ async def test_the_activity_worker_fails_a_result_that_is_not_json() -> None:
     event = await worker.execute(ActivityMessage("i", "x", 0, "nan", None))
     assert isinstance(event, TaskFailed)
     assert event.failure.error_type == "InvalidPayloadError"
+
+
+def test_a_steps_activities_are_packed_only_when_the_fan_out_is_wide() -> None:
+    from orchestration.storage.messages import (
+        MAX_BATCH,
+        ActivityBatch,
+        ActivityMessage,
+        pack_activities,
+        parse,
+    )
+
+    def messages(n: int) -> list[ActivityMessage]:
+        return [ActivityMessage("i", "x", k, "work", str(k)) for k in range(n)]
+
+    assert pack_activities(messages(64)) == messages(64)  # spread: one each
+    packed = pack_activities(messages(1000))
+    assert all(isinstance(p, ActivityBatch) for p in packed)
+    assert [len(p.activities) for p in packed if isinstance(p, ActivityBatch)] == [16] * 62 + [8]
+    wide = pack_activities(messages(20_000))
+    assert len(wide) == 20_000 // MAX_BATCH
+    again = parse(json.loads(json.dumps(wide[3].to_json())))
+    assert again == wide[3]  # a batch round-trips through its queue JSON
