@@ -78,8 +78,23 @@ def _interrupt(thread_id: int) -> None:
     )
 
 
+@dataclass(eq=False)
+class _Step:
+    instance_id: str
+    session: Watched
+    waiter: asyncio.Future[Any]
+    started: float
+    last_change: float
+    seen: int
+    running: _Running
+
+
 class StepRunner:
-    """Runs orchestrator steps in a thread pool and abandons those that block."""
+    """Runs orchestrator steps in a thread pool and abandons those that block.
+
+    One watch per runner checks every running step `_POLL` apart (a timer only while steps
+    run), so a step costs the thread hop and nothing more.
+    """
 
     def __init__(
         self,
@@ -93,6 +108,8 @@ class StepRunner:
         self.step_limit = step_limit
         self.abandoned = 0
         self._executor = self._new_pool()
+        self._steps: set[_Step] = set()
+        self._watch: asyncio.TimerHandle | None = None
 
     def _new_pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(self.threads, thread_name_prefix="orchestrator")
@@ -102,54 +119,59 @@ class StepRunner:
         if it blocks."""
         loop = asyncio.get_running_loop()
         running = _Running()
+        waiter: asyncio.Future[R] = loop.create_future()
 
-        def in_thread() -> R:
+        def in_thread() -> None:
             running.thread = threading.current_thread()
             try:
-                return call()
-            finally:
+                outcome = call()
+            except BaseException as error:
                 running.done = True
-
-        future = loop.run_in_executor(self._executor, in_thread)
-        started = last_change = time.monotonic()
-        seen = session.progress
-        while True:
-            done, _ = await asyncio.wait([future], timeout=_POLL)
-            if done:
-                return future.result()
-            now = time.monotonic()
-            progress = session.progress
-            if progress != seen:
-                seen, last_change = progress, now
-            if now - last_change >= self.stall_limit:
-                why = "made no progress"
-                seconds = now - last_change
-            elif now - started >= self.step_limit:
-                why = "ran without finishing its step"
-                seconds = now - started
+                loop.call_soon_threadsafe(_settle, waiter, None, error)
             else:
-                continue
-            raise self._abandon(instance_id, session, running, future, why, seconds)
+                running.done = True
+                loop.call_soon_threadsafe(_settle, waiter, outcome, None)
 
-    def _abandon(
-        self,
-        instance_id: str,
-        session: Watched,
-        running: _Running,
-        future: asyncio.Future[R],
-        why: str,
-        seconds: float,
-    ) -> OrchestratorBlockedError:
+        now = time.monotonic()
+        step = _Step(instance_id, session, waiter, now, now, session.progress, running)
+        self._steps.add(step)
+        if self._watch is None:
+            self._watch = loop.call_later(_POLL, self._check, loop)
+        try:
+            self._executor.submit(in_thread)
+            return await waiter
+        finally:
+            self._steps.discard(step)
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._watch = None
+        now = time.monotonic()
+        for step in list(self._steps):
+            if step.waiter.done():
+                continue
+            progress = step.session.progress
+            if progress != step.seen:
+                step.seen, step.last_change = progress, now
+            if now - step.last_change >= self.stall_limit:
+                self._abandon(step, "made no progress", now - step.last_change)
+            elif now - step.started >= self.step_limit:
+                self._abandon(step, "ran without finishing its step", now - step.started)
+        if self._steps:
+            self._watch = loop.call_later(_POLL, self._check, loop)
+
+    def _abandon(self, step: _Step, why: str, seconds: float) -> None:
+        running = step.running
         thread = running.thread
         frame = sys._current_frames().get(thread.ident) if thread and thread.ident else None
         stack = "".join(traceback.format_stack(frame)) if frame is not None else "(unknown)"
-        error = OrchestratorBlockedError(session.name, instance_id, seconds, stack, why)
+        error = OrchestratorBlockedError(step.session.name, step.instance_id, seconds, stack, why)
         log.error(
             "%s",
             error,
-            extra={"instance_id": instance_id, "event": "orchestrator_blocked"},
+            extra={"instance_id": step.instance_id, "event": "orchestrator_blocked"},
         )
-        future.add_done_callback(_ignore_outcome)
+        step.waiter.set_exception(error)
+        self._steps.discard(step)
         if thread is not None and thread.ident is not None and not running.done:
             _interrupt(thread.ident)
         # The thread may not come back (a call that never returns): new steps get a fresh
@@ -157,12 +179,16 @@ class StepRunner:
         self.abandoned += 1
         old, self._executor = self._executor, self._new_pool()
         old.shutdown(wait=False)
-        return error
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _ignore_outcome(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved: an abandoned step's outcome is nobody's
+def _settle(waiter: asyncio.Future[Any], outcome: Any, error: BaseException | None) -> None:
+    """Deliver a step's outcome, unless the step was abandoned meanwhile."""
+    if waiter.done():
+        return
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(outcome)
