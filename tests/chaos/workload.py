@@ -40,19 +40,10 @@ def make_spec(kind: str, instance_id: str, rng: random.Random) -> Spec:
             start + n,
             activity_keys=[f"{instance_id}:{i}" for i in range(n)],
         )
-    if kind == "fan":
-        # Up to 8 activities run in the orchestrating process; more go through the queue.
-        n = rng.choice((3, 6, 10, 14))
-        return Spec(
-            instance_id,
-            "fan",
-            {"n": n},
-            sum(i * i for i in range(n)),
-            activity_keys=[f"{instance_id}:{i}" for i in range(n)],
-        )
-    if kind == "wide":
-        # Wide enough that the work items carry batches of activities (2-4 each).
-        n = rng.choice((100, 150, 200))
+    if kind in ("fan", "wide"):
+        # fan: up to 8 activities run in the orchestrating process, more go through the
+        # queue; wide: enough that the work items carry batches of activities (2-4 each).
+        n = rng.choice((3, 6, 10, 14) if kind == "fan" else (100, 150, 200))
         return Spec(
             instance_id,
             "fan",
