@@ -473,7 +473,9 @@ class OrchestratorWorker:
                 if not creating and all(d.row_guarded or not d.durable for d in batch):
                     # No queue message comes back for this step: ask for another try.
                     self._spawn(self._request_repair(instance_id, BLOCKED_RETRY_DELAY))
-                raise  # a local start: the engine creates the instance the queued way
+                # The delivery fails (a local start's: the engine then creates the instance
+                # the queued way).
+                raise
             except _StaleCache:
                 self._cache.pop(instance_id, None)
                 self.stats.stale_reloads += 1
@@ -773,11 +775,8 @@ class OrchestratorWorker:
     async def _send_action(self, state: InstanceState, action: Action, now: datetime) -> None:
         hub = self.hub
         instance_id, execution_id = state.instance_id, state.execution_id
-        if isinstance(action, ScheduleActivity):
-            await hub.send_activity(
-                ActivityMessage(instance_id, execution_id, action.id, action.name, action.input)
-            )
-        elif isinstance(action, CreateTimer):
+        # Activities go out through _carry_out, packed into work items.
+        if isinstance(action, CreateTimer):
             event = TimerFired(-1, action.fire_at, action.id, action.fire_at)
             message = ControlMessage(
                 instance_id, event, execution_id, f"{execution_id}:timer:{action.id}"
