@@ -27,7 +27,7 @@ from azure.data.tables import UpdateMode  # noqa: E402
 from azure.data.tables.aio import TableClient, TableServiceClient  # noqa: E402
 from azure.storage.queue.aio import QueueClient  # noqa: E402
 
-from orchestration.storage.transport import (  # noqa: E402
+from orchestration.azure import (  # noqa: E402
     QueueService,
     StorageAccount,
     TableOperation,

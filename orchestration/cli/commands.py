@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from orchestration.azure.errors import ResourceNotFound, StorageError
 from orchestration.cli import render
 from orchestration.cli.config import CliError, resolve_target
 from orchestration.client import (
@@ -36,7 +37,6 @@ from orchestration.functions.management.validation import (
 )
 from orchestration.storage.hub import STATE_ROW, ConcurrencyError, InstanceExistsError, TaskHub
 from orchestration.storage.names import InvalidNameError, odata_string
-from orchestration.storage.transport.errors import ResourceNotFound, StorageError
 
 Command = Callable[
     [argparse.Namespace, TaskHub, DurableOrchestrationClient, TextIO], Awaitable[int]

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from orchestration.azure import QueueMessage, StorageError
 from orchestration.functions.activity_worker import ActivityWorker
 from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
@@ -23,7 +24,6 @@ from orchestration.storage.messages import (
     ControlMessage,
     MalformedMessageError,
 )
-from orchestration.storage.transport import QueueMessage, StorageError
 
 log = logging.getLogger("orchestration.burst")
 

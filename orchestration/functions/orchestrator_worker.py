@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from orchestration.azure import StorageError
 from orchestration.core import serialization
 from orchestration.core.actions import (
     Action,
@@ -65,7 +66,6 @@ from orchestration.storage.messages import (
     WorkItem,
     pack_activities,
 )
-from orchestration.storage.transport import StorageError
 
 log = logging.getLogger("orchestration.orchestrator")
 

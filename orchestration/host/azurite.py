@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from orchestration.azure.connection import (
+    DEV_ACCOUNT_KEY,
+    DEV_ACCOUNT_NAME,
+    dev_connection_string,
+)
 from orchestration.host.lifetime import dies_with_this_process
 
-DEV_ACCOUNT = "devstoreaccount1"
-DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-DEV_PORTS = (10000, 10001, 10002)
+DEV_ACCOUNT = DEV_ACCOUNT_NAME
+DEV_KEY = DEV_ACCOUNT_KEY
 
 
 class AzuriteError(RuntimeError):
@@ -42,12 +46,7 @@ def is_listening(host: str, port: int, timeout: float = 0.25) -> bool:
 
 def connection_string(host: str, blob_port: int, queue_port: int, table_port: int) -> str:
     """The Azurite connection string for the well-known development account."""
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-        f"BlobEndpoint=http://{host}:{blob_port}/{DEV_ACCOUNT};"
-        f"QueueEndpoint=http://{host}:{queue_port}/{DEV_ACCOUNT};"
-        f"TableEndpoint=http://{host}:{table_port}/{DEV_ACCOUNT};"
-    )
+    return dev_connection_string(host, blob_port, queue_port, table_port)
 
 
 def find_azurite(*search_dirs: Path) -> Path:

@@ -22,12 +22,11 @@ from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
-from orchestration.host.azurite import DEV_PORTS, connection_string
-from orchestration.storage.transport import QueueService
-from orchestration.storage.transport import ResourceNotFound as LightNotFound
-from orchestration.storage.transport import StorageAccount as LightAccount
+from orchestration.azure import QueueService
+from orchestration.azure import ResourceNotFound as LightNotFound
+from orchestration.azure import StorageAccount as LightAccount
+from orchestration.azure.connection import split_connection_string
 
-DEV_CONNECTION = "UseDevelopmentStorage=true"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -35,28 +34,23 @@ class StorageConfigError(ValueError):
     """A connection setting is missing or unusable."""
 
 
-def parse_connection_string(value: str) -> dict[str, str]:
-    """Split `Key=Value;...` into a dict, resolving UseDevelopmentStorage=true."""
-    if value.strip().replace(" ", "").lower().rstrip(";") == DEV_CONNECTION.lower():
-        value = connection_string("127.0.0.1", *DEV_PORTS)
-    parts: dict[str, str] = {}
-    for item in value.split(";"):
-        if item.strip():
-            key, sep, val = item.partition("=")
-            if not sep:
-                raise StorageConfigError(f"malformed connection string part {key!r}")
-            parts[key.strip()] = val.strip()
-    return parts
+def connection_parts(value: str) -> dict[str, str]:
+    """Split `Key=Value;...` into a dict, resolving UseDevelopmentStorage=true (the parser
+    the engine's storage uses too)."""
+    try:
+        return split_connection_string(value)
+    except ValueError as err:
+        raise StorageConfigError(str(err)) from err
 
 
 def normalize_connection_string(value: str) -> str:
     """Expand UseDevelopmentStorage=true into the explicit Azurite connection string."""
-    return ";".join(f"{k}={v}" for k, v in parse_connection_string(value).items()) + ";"
+    return ";".join(f"{k}={v}" for k, v in connection_parts(value).items()) + ";"
 
 
 def loopback_ports(value: str) -> tuple[str, int, int, int] | None:
     """(host, blob, queue, table ports) when every endpoint is on loopback, else None."""
-    parts = parse_connection_string(value)
+    parts = connection_parts(value)
     ports: list[int] = []
     hosts: set[str] = set()
     for key in ("BlobEndpoint", "QueueEndpoint", "TableEndpoint"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from orchestration.storage.transport.errors import StorageError
+from orchestration.azure.errors import StorageError
 
 
 class InjectedFault(RuntimeError):

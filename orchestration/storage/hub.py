@@ -28,6 +28,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from orchestration.azure import (
+    BatchError,
+    BlobService,
+    Conflict,
+    Entity,
+    PreconditionFailed,
+    QueueService,
+    SentMessage,
+    StorageAccount,
+    TableOperation,
+    TableService,
+)
 from orchestration.core.history import (
     ExecutionStarted,
     FailureDetails,
@@ -58,18 +70,6 @@ from orchestration.storage.names import (
 )
 from orchestration.storage.payloads import PayloadStore, is_reference
 from orchestration.storage.timer_windows import TimerWindows
-from orchestration.storage.transport import (
-    BatchError,
-    BlobService,
-    Conflict,
-    Entity,
-    PreconditionFailed,
-    QueueService,
-    SentMessage,
-    StorageAccount,
-    TableOperation,
-    TableService,
-)
 
 STATE_ROW = "state"
 MAX_BATCH = 100

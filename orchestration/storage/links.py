@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 
-from orchestration.storage.transport import (
+from orchestration.azure import (
     BlobService,
     Conflict,
     PreconditionFailed,

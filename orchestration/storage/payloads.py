@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from orchestration.storage.transport import BlobService
+from orchestration.azure import BlobService
 
 BLOB_KEY = "$blob"
 

@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestration.azure import OutcomeUnknown
 from orchestration.client import DurableOrchestrationClient
 from orchestration.storage.hub import InstanceExistsError, TaskHub
-from orchestration.storage.transport import OutcomeUnknown
 from tests.chaos.cluster import HostProc, Storage
 from tests.chaos.verify import Verdict, check_instance, check_ledger, read_ledger
 from tests.chaos.workload import Spec, make_workload

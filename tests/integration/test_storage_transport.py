@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from orchestration.storage.transport import (
+from orchestration.azure import (
     BatchError,
     BlobService,
     Conflict,
@@ -34,11 +34,11 @@ from orchestration.storage.transport import (
     TableService,
     parse_connection_string,
 )
-from orchestration.storage.transport.signing import (
+from orchestration.azure.signing import (
     sign_shared_key,
     sign_table_shared_key,
 )
-from orchestration.storage.transport.tables import decode_entity, encode_entity
+from orchestration.azure.tables import decode_entity, encode_entity
 from tests.integration.transport_fixture import DEV_KEY
 from tests.integration.transport_fixture import azurite as own_azurite
 

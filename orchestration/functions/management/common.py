@@ -19,11 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
 
+from orchestration.azure.errors import RequestTooLarge, StorageError
 from orchestration.client import DurableOrchestrationClient
 from orchestration.functions.management.validation import BadRequest
 from orchestration.storage.hub import ConcurrencyError
 from orchestration.storage.names import InvalidNameError
-from orchestration.storage.transport.errors import RequestTooLarge, StorageError
 
 if TYPE_CHECKING:
     from orchestration.functions.engine import Engine

@@ -18,9 +18,9 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
-from orchestration.storage.transport._http import SharedKeyClient
-from orchestration.storage.transport.connection import StorageAccount
-from orchestration.storage.transport.errors import Conflict, ResourceNotFound
+from orchestration.azure._http import SharedKeyClient
+from orchestration.azure.connection import StorageAccount
+from orchestration.azure.errors import Conflict, ResourceNotFound
 
 API_VERSION = "2021-08-06"
 MAX_VISIBILITY = 7 * 24 * 3600

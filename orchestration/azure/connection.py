@@ -23,13 +23,13 @@ from typing import Any
 
 import aiohttp
 
-from orchestration.storage.transport.retry import RetryPolicy
+from orchestration.azure.retry import RetryPolicy
 
 DEV_ACCOUNT_NAME = "devstoreaccount1"
 DEV_ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
-_DEV_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
+DEV_PORTS = (10000, 10001, 10002)  # blob, queue, table
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +47,29 @@ class ConnectionSettings:
     table_endpoint: str
 
 
-def _split(conn_str: str) -> dict[str, str]:
+def dev_connection_string(
+    host: str = "127.0.0.1",
+    blob_port: int = DEV_PORTS[0],
+    queue_port: int = DEV_PORTS[1],
+    table_port: int = DEV_PORTS[2],
+) -> str:
+    """The connection string of the emulator's well-known account on these ports."""
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};"
+        f"AccountKey={DEV_ACCOUNT_KEY};"
+        f"BlobEndpoint=http://{host}:{blob_port}/{DEV_ACCOUNT_NAME};"
+        f"QueueEndpoint=http://{host}:{queue_port}/{DEV_ACCOUNT_NAME};"
+        f"TableEndpoint=http://{host}:{table_port}/{DEV_ACCOUNT_NAME};"
+    )
+
+
+def split_connection_string(conn_str: str) -> dict[str, str]:
+    """`Key=Value;...` as a dict (keys as written), `UseDevelopmentStorage=true` expanded to
+    the emulator's explicit string; ValueError saying what is malformed."""
     if not isinstance(conn_str, str) or not conn_str.strip():
         raise ValueError("connection string is empty")
     parts: dict[str, str] = {}
+    seen: set[str] = set()
     for raw in conn_str.split(";"):
         item = raw.strip()
         if not item:
@@ -61,11 +80,22 @@ def _split(conn_str: str) -> dict[str, str]:
             raise ValueError(
                 f"malformed connection string segment {item.split('=')[0]!r}: expected Key=Value"
             )
-        lowered = key.lower()
-        if lowered in parts:
+        if key.lower() in seen:
             raise ValueError(f"connection string names {key!r} twice")
-        parts[lowered] = value.strip()
+        seen.add(key.lower())
+        parts[key] = value.strip()
+    lowered = {k.lower(): v for k, v in parts.items()}
+    if "usedevelopmentstorage" in lowered:
+        if lowered["usedevelopmentstorage"].lower() != "true":
+            raise ValueError("UseDevelopmentStorage must be 'true' when present")
+        if "developmentstorageproxyuri" in lowered:
+            raise ValueError("DevelopmentStorageProxyUri is not supported")
+        return split_connection_string(dev_connection_string())
     return parts
+
+
+def _split(conn_str: str) -> dict[str, str]:
+    return {k.lower(): v for k, v in split_connection_string(conn_str).items()}
 
 
 def _endpoint(value: str, what: str) -> str:
@@ -87,19 +117,6 @@ def _decode_key(value: str) -> bytes:
 def parse_connection_string(conn_str: str) -> ConnectionSettings:
     """Parse an Azure Storage connection string; raise ValueError saying what is wrong."""
     parts = _split(conn_str)
-    if parts.get("usedevelopmentstorage", "").lower() == "true":
-        if "developmentstorageproxyuri" in parts:
-            raise ValueError("DevelopmentStorageProxyUri is not supported")
-        base = "http://127.0.0.1"
-        return ConnectionSettings(
-            account_name=DEV_ACCOUNT_NAME,
-            account_key=_decode_key(DEV_ACCOUNT_KEY),
-            blob_endpoint=f"{base}:{_DEV_PORTS['blob']}/{DEV_ACCOUNT_NAME}",
-            queue_endpoint=f"{base}:{_DEV_PORTS['queue']}/{DEV_ACCOUNT_NAME}",
-            table_endpoint=f"{base}:{_DEV_PORTS['table']}/{DEV_ACCOUNT_NAME}",
-        )
-    if "usedevelopmentstorage" in parts:
-        raise ValueError("UseDevelopmentStorage must be 'true' when present")
     name = parts.get("accountname", "")
     if not name:
         if "sharedaccesssignature" in parts:

@@ -11,9 +11,9 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from orchestration.storage.transport.connection import StorageAccount
-from orchestration.storage.transport.errors import OutcomeUnknown, StorageError, make_error
-from orchestration.storage.transport.signing import rfc1123_now, sign_shared_key
+from orchestration.azure.connection import StorageAccount
+from orchestration.azure.errors import OutcomeUnknown, StorageError, make_error
+from orchestration.azure.signing import rfc1123_now, sign_shared_key
 
 Signer = Callable[[MutableMapping[str, str]], str]
 

@@ -14,9 +14,9 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
-from orchestration.storage.transport._http import SharedKeyClient
-from orchestration.storage.transport.connection import StorageAccount
-from orchestration.storage.transport.errors import Conflict, ResourceNotFound
+from orchestration.azure._http import SharedKeyClient
+from orchestration.azure.connection import StorageAccount
+from orchestration.azure.errors import Conflict, ResourceNotFound
 
 API_VERSION = "2021-08-06"
 MAX_PUT_BLOB = 256 * 1024 * 1024

@@ -36,16 +36,16 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-from orchestration.storage.transport._http import Response, execute
-from orchestration.storage.transport.connection import StorageAccount
-from orchestration.storage.transport.errors import (
+from orchestration.azure._http import Response, execute
+from orchestration.azure.connection import StorageAccount
+from orchestration.azure.errors import (
     BatchError,
     Conflict,
     ResourceNotFound,
     StorageError,
     parse_error_body,
 )
-from orchestration.storage.transport.signing import sign_table_shared_key
+from orchestration.azure.signing import sign_table_shared_key
 
 API_VERSION = "2019-02-02"
 MAX_BATCH = 100
