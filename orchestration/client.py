@@ -37,6 +37,7 @@ from orchestration.core.history import (
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHub
 from orchestration.storage.links import InstanceLinks
+from orchestration.storage.mailbox import Mailbox
 from orchestration.storage.messages import ControlMessage
 from orchestration.storage.names import (
     InvalidNameError,
@@ -160,16 +161,19 @@ class DurableOrchestrationClient:
         *,
         local_start: LocalStart | None = None,
         links: InstanceLinks | None = None,
+        mailbox: Mailbox | None = None,
     ) -> None:
         """`local_start` lets an engine in this process run a new instance's first step at
         once: it is given the Pending instance (not yet written) and its start message, and
         returns once that step's commit has created the instance. `links` makes the
-        management URLs of a request without a key link URLs (see `InstanceLinks`)."""
+        management URLs of a request without a key link URLs (see `InstanceLinks`). `mailbox`
+        is the engine's in this process: its commits then wake waits without a read."""
         self._hub = hub
         self.task_hub_name = hub.names.hub
         self.urls = urls or ManagementUrls()
         self._local_start = local_start
         self._links = links
+        self._mailbox = mailbox or Mailbox()
         # Executions this client started in its engine's process, by instance id.
         self._started_here: OrderedDict[str, str] = OrderedDict()
 
@@ -392,12 +396,12 @@ class DurableOrchestrationClient:
         validate_instance_id(instance_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_in_milliseconds / 1000
-        committed = self._hub.watch(instance_id)  # before the read: no commit slips between
+        committed = self._mailbox.watch(instance_id)  # before the read: no commit slips between
         try:
             # A state this process committed saves a read: an unfinished one (polling or a
             # commit will move on from it), or the end of an execution this client started.
             # Another finished one may be an older execution's, so storage is asked.
-            state = self._hub.committed_here(instance_id)
+            state = self._mailbox.committed_here(instance_id)
             if state is None or (
                 state.status.is_terminal
                 and self._started_here.get(instance_id) != state.execution_id
@@ -412,14 +416,14 @@ class DurableOrchestrationClient:
                 done, _ = await asyncio.wait([committed], timeout=min(interval, remaining))
                 if done:
                     state = committed.result()
-                    committed = self._hub.watch(instance_id)
+                    committed = self._mailbox.watch(instance_id)
                     interval, put_off = poll_ms / 1000, 0.0
                     continue
                 # This read only looks for commits made elsewhere: it gives way to timers
                 # this process is about to fire (once, by at most 20 ms), unless it is the
                 # last read before the timeout.
                 now = loop.time()
-                quiet = 0.0 if put_off else self._hub.timer_windows.quiet_delay(now)
+                quiet = 0.0 if put_off else self._mailbox.timer_windows.quiet_delay(now)
                 if quiet > 0 and now + quiet < deadline:
                     interval = put_off = quiet
                     continue
@@ -428,7 +432,7 @@ class DurableOrchestrationClient:
                 # not read together from then on.
                 interval, put_off = max(poll_ms / 1000 - put_off, 0.0), 0.0
         finally:
-            self._hub.unwatch(instance_id, committed)
+            self._mailbox.unwatch(instance_id, committed)
         return None if state is None else await self._status(state, show_input=False)
 
     # -- HTTP helpers -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from orchestration.functions.activity_worker import ActivityWorker
 from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.storage.hub import TaskHub
+from orchestration.storage.mailbox import Mailbox
 from orchestration.storage.messages import (
     ActivityBatch,
     ActivityMessage,
@@ -29,10 +30,15 @@ log = logging.getLogger("orchestration.burst")
 
 
 def wire_workers(
-    hub: TaskHub, registry: Registry, *, local_activities: bool, direct_results: bool
+    hub: TaskHub,
+    registry: Registry,
+    *,
+    local_activities: bool,
+    direct_results: bool,
+    mailbox: Mailbox | None = None,
 ) -> tuple[OrchestratorWorker, ActivityWorker]:
     """The two workers of one process, wired to shortcut queue hops as the settings allow."""
-    orchestrators = OrchestratorWorker(hub, registry)
+    orchestrators = OrchestratorWorker(hub, registry, mailbox=mailbox)
     activities = ActivityWorker(
         hub, registry, apply_result=orchestrators.handle if direct_results else None
     )

@@ -22,6 +22,7 @@ from orchestration.functions.settings import EngineSettings
 from orchestration.functions.step_runner import OrchestratorBlockedError
 from orchestration.storage.faults import FaultInjector
 from orchestration.storage.hub import InstanceState, TaskHub
+from orchestration.storage.mailbox import Mailbox
 from orchestration.storage.messages import ControlMessage
 
 log = logging.getLogger("orchestration.engine")
@@ -74,6 +75,7 @@ class Engine:
                     self.registry,
                     local_activities=self.settings.local_activities,
                     direct_results=self.settings.direct_results,
+                    mailbox=Mailbox(),
                 )
                 orchestrators.local_batch = self.settings.local_activity_max_batch
                 orchestrators.blocked_limit = self.settings.max_dequeue_count
@@ -104,7 +106,11 @@ class Engine:
         )
         links = await runtime.hub.instance_links()
         return DurableOrchestrationClient(
-            runtime.hub, urls, local_start=self._start_locally, links=links
+            runtime.hub,
+            urls,
+            local_start=self._start_locally,
+            links=links,
+            mailbox=runtime.orchestrators.mailbox,
         )
 
     async def _start_locally(self, state: InstanceState, message: ControlMessage) -> None:

@@ -59,6 +59,7 @@ from orchestration.storage.hub import (
     InstanceState,
     TaskHub,
 )
+from orchestration.storage.mailbox import Mailbox
 from orchestration.storage.messages import (
     ActivityBatch,
     ActivityMessage,
@@ -198,6 +199,7 @@ class OrchestratorWorker:
         send_concurrency: int = 32,
         steps: StepRunner | None = None,
         blocked_limit: int = 5,
+        mailbox: Mailbox | None = None,
         local_timer_horizon: timedelta = timedelta(minutes=2),
         local_group_steps: int = 8,
         local_group_seconds: float = 0.25,
@@ -220,6 +222,8 @@ class OrchestratorWorker:
         # Orchestrator code runs in threads, watched (see StepRunner); an instance whose
         # steps block `blocked_limit` times in this process ends Failed.
         self.steps = steps or StepRunner()
+        # This process's commits, for the clients that wait on them (see Mailbox).
+        self.mailbox = mailbox or Mailbox()
         self.blocked_limit = blocked_limit
         self._blocked: dict[str, tuple[int, OrchestratorBlockedError]] = {}
         self.local_timer_horizon = local_timer_horizon
@@ -590,6 +594,7 @@ class OrchestratorWorker:
         staying = self._staying_local(actions, timer_open=due is not None)
         after = replace(after, wake_at=self._wake_at(due, staying, work, row_guarded, now))
         new_state = await self.hub.commit(state, after, history, next_generation_events=next_events)
+        self.mailbox.committed(new_state)
         if entry.creating:
             self._seeds.pop(instance_id, None)
         for delivery in batch:
@@ -945,6 +950,7 @@ class OrchestratorWorker:
             )
             try:
                 new_state = await self.hub.commit(state, after, events)
+                self.mailbox.committed(new_state)
             except ConcurrencyError:
                 continue
             log.error(
@@ -969,7 +975,7 @@ class OrchestratorWorker:
         """
         delay = (fire_at - self.clock()).total_seconds()
         when = call_later_precisely(delay, self._fire, message)
-        self.hub.timer_windows.expect(when, asyncio.get_running_loop().time())
+        self.mailbox.timer_windows.expect(when, asyncio.get_running_loop().time())
 
     def _fire(self, message: ControlMessage) -> None:
         """The timer is due: deliver its event at once (no task hop before the step)."""

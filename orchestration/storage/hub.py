@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -69,7 +68,6 @@ from orchestration.storage.names import (
     validate_instance_id,
 )
 from orchestration.storage.payloads import PayloadStore, is_reference
-from orchestration.storage.timer_windows import TimerWindows
 
 STATE_ROW = "state"
 MAX_BATCH = 100
@@ -78,7 +76,6 @@ MAX_BATCH = 100
 MAX_TRANSACTION_HISTORY_CHARS = 1_500_000
 APPLIED_IDS_KEPT = 200
 MAX_QUEUE_DELAY = timedelta(days=6, hours=23)
-RECENT_STATES_KEPT = 1000
 INLINE_STEP_CHARS = 16_000  # a first step up to this size stays in the state row
 # Queue sends in flight at once, per process: below the account's 100 connections, so that
 # a wide fan-out neither starves commits nor times out requests queued for a connection
@@ -147,11 +144,6 @@ class TaskHub:
         self.payloads = PayloadStore(self.blobs, self.names.payload_container, payload_threshold)
         self.faults = faults or FaultInjector()
         self._created = False
-        # Coroutines of this process waiting for an instance's next commit (see watch()).
-        self._watchers: dict[str, list[asyncio.Future[InstanceState]]] = {}
-        self._recent: OrderedDict[str, InstanceState] = OrderedDict()
-        # Timers this process's worker will fire; its clients' polls keep out of their way.
-        self.timer_windows = TimerWindows()
         self._links: InstanceLinks | None = None
         self._send_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
@@ -501,7 +493,6 @@ class TaskHub:
             raise ConcurrencyError(str(error)) from error
         await self.faults.check("commit.after")
         committed = replace(after, etag=etags[-1])
-        self._notify(committed)
         return committed
 
     async def _commit_first_step(
@@ -515,7 +506,6 @@ class TaskHub:
             raise ConcurrencyError(str(error)) from error
         await self.faults.check("commit.after")
         committed = replace(after, etag=etag)
-        self._notify(committed)
         return committed
 
     async def _write_state_row(self, state: InstanceState, etag: str | None) -> str:
@@ -525,38 +515,6 @@ class TaskHub:
         if etag is None:
             return await self.tables.insert(self.names.instances_table, row)
         return await self.tables.update(self.names.instances_table, row, etag=etag, mode="replace")
-
-    # -- commits seen in this process ----------------------------------------------------
-    def watch(self, instance_id: str) -> asyncio.Future[InstanceState]:
-        """A future for the next state this process commits for the instance.
-
-        Lets a client in the engine's process learn of a completion without polling; commits
-        made by other processes are not seen, so a waiter must still poll, if more slowly.
-        """
-        future: asyncio.Future[InstanceState] = asyncio.get_running_loop().create_future()
-        self._watchers.setdefault(instance_id, []).append(future)
-        return future
-
-    def unwatch(self, instance_id: str, future: asyncio.Future[InstanceState]) -> None:
-        waiting = self._watchers.get(instance_id)
-        if waiting is not None and future in waiting:
-            waiting.remove(future)
-            if not waiting:
-                del self._watchers[instance_id]
-
-    def committed_here(self, instance_id: str) -> InstanceState | None:
-        """The state this process last committed for the instance, if recent; another
-        process may have committed since."""
-        return self._recent.get(instance_id)
-
-    def _notify(self, state: InstanceState) -> None:
-        self._recent[state.instance_id] = state
-        self._recent.move_to_end(state.instance_id)
-        if len(self._recent) > RECENT_STATES_KEPT:
-            self._recent.popitem(last=False)
-        for future in self._watchers.pop(state.instance_id, ()):
-            if not future.done():
-                future.set_result(state)
 
     async def _encode(self, instance_id: str, events: Sequence[HistoryEvent]) -> str:
         return await codec.encode_events(events, self.payloads, instance_id)

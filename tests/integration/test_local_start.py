@@ -280,7 +280,8 @@ async def test_a_waits_last_read_at_its_timeout_is_not_put_off_by_a_timer_due_he
     # A timer this process fires is due just after the wait's timeout: the read due at the
     # timeout (the only one, with this poll interval) must still be made, not put off.
     loop = asyncio.get_running_loop()
-    hub.timer_windows.expect(loop.time() + 0.3 + 0.002, loop.time())
+    mailbox = (await engine.runtime()).orchestrators.mailbox
+    mailbox.timer_windows.expect(loop.time() + 0.3 + 0.002, loop.time())
     status = await client.wait_for_completion(instance_id, 300, 60_000)
     assert status is not None
     assert status.runtime_status is OrchestrationRuntimeStatus.Completed
