@@ -12,7 +12,6 @@ import asyncio
 import json
 import re
 import sys
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,8 +34,8 @@ from orchestration.functions.management.validation import (
     InstanceQuery,
     parse_statuses,
 )
-from orchestration.storage.hub import STATE_ROW, ConcurrencyError, InstanceExistsError, TaskHub
-from orchestration.storage.names import InvalidNameError, odata_string
+from orchestration.storage.hub import ConcurrencyError, InstanceExistsError, TaskHub
+from orchestration.storage.names import InvalidNameError
 
 Command = Callable[
     [argparse.Namespace, TaskHub, DurableOrchestrationClient, TextIO], Awaitable[int]
@@ -320,22 +319,9 @@ async def hub_info(
     args: argparse.Namespace, hub: TaskHub, client: DurableOrchestrationClient, out: TextIO
 ) -> int:
     names = hub.names
-    queues = [names.control_queue, names.work_item_queue, names.starts_queue]
-    queues += [f"{q}-poison" for q in queues]
-    depths: dict[str, int | None] = {}
-    for queue in queues:
-        try:
-            depths[queue] = await hub.queues.approximate_count(queue)
-        except ResourceNotFound:
-            depths[queue] = None
-    counts: Counter[str] = Counter()
+    depths = await hub.queue_depths()
     try:
-        async for row in hub.tables.query(
-            names.instances_table,
-            filter=f"RowKey eq {odata_string(STATE_ROW)}",
-            select=["RuntimeStatus"],
-        ):
-            counts[str(row.get("RuntimeStatus"))] += 1
+        counts = await hub.count_by_status()
     except ResourceNotFound:
         raise CliError(f"task hub {names.hub!r} does not exist in this storage account") from None
     document = {

@@ -8,43 +8,17 @@ for benchmarks that measure the engine apart from any host, and for the CLI.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from orchestration.azure import QueueMessage, StorageError
-from orchestration.functions.activity_worker import ActivityWorker
-from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
+from orchestration.functions.settings import EngineSettings
+from orchestration.functions.wiring import Workers, build_workers
 from orchestration.storage.hub import TaskHub
-from orchestration.storage.mailbox import Mailbox
-from orchestration.storage.messages import (
-    ActivityBatch,
-    ActivityMessage,
-    ControlMessage,
-    MalformedMessageError,
-)
 
 log = logging.getLogger("orchestration.burst")
-
-
-def wire_workers(
-    hub: TaskHub,
-    registry: Registry,
-    *,
-    local_activities: bool,
-    direct_results: bool,
-    mailbox: Mailbox | None = None,
-) -> tuple[OrchestratorWorker, ActivityWorker]:
-    """The two workers of one process, wired to shortcut queue hops as the settings allow."""
-    orchestrators = OrchestratorWorker(hub, registry, mailbox=mailbox)
-    activities = ActivityWorker(
-        hub, registry, apply_result=orchestrators.handle if direct_results else None
-    )
-    if local_activities:
-        orchestrators.local_runner = activities.execute
-    return orchestrators, activities
 
 
 @dataclass
@@ -52,11 +26,11 @@ class BurstStats:
     control_messages: int = 0
     work_items: int = 0
     failures: int = 0
-    poisoned: int = 0
 
 
 class BurstWorker:
-    """Receives from the control and work-item queues and runs the engine's workers."""
+    """Receives from the control and work-item queues and hands each message to the same
+    `Delivery` the Functions triggers use; only the polling is its own."""
 
     def __init__(
         self,
@@ -66,52 +40,42 @@ class BurstWorker:
         batch_size: int = 32,
         visibility_timeout: int = 30,
         max_dequeue_count: int = 5,
-        orchestrators: OrchestratorWorker | None = None,
-        activities: ActivityWorker | None = None,
+        workers: Workers | None = None,
         local_activities: bool = True,
         direct_results: bool = True,
     ) -> None:
         self.hub = hub
         self.registry = registry
-        self.orchestrators, self.activities = wire_workers(
-            hub, registry, local_activities=local_activities, direct_results=direct_results
+        settings = EngineSettings(
+            hub_name=hub.names.hub,
+            local_activities=local_activities,
+            direct_results=direct_results,
+            max_dequeue_count=max_dequeue_count,
         )
-        if orchestrators is not None:
-            self.orchestrators = orchestrators
-        if activities is not None:
-            self.activities = activities
+        self.workers = workers or build_workers(hub, registry, settings)
+        self.orchestrators = self.workers.orchestrators
+        self.activities = self.workers.activities
         self.batch_size = batch_size
         self.visibility_timeout = visibility_timeout
-        self.max_dequeue_count = max_dequeue_count
         self.stats = BurstStats()
 
-    async def _poison(self, queue: str, message: QueueMessage, reason: str) -> None:
-        self.stats.poisoned += 1
-        log.error("poison message on %s: %s", queue, reason)
-        await self.hub.queues.create_queue(f"{queue}-poison")
-        await self.hub.queues.send(f"{queue}-poison", message.text)
-        await self.hub.queues.delete(queue, message.id, message.pop_receipt)
-
     async def _run_one(self, queue: str, message: QueueMessage) -> None:
+        delivery = self.workers.delivery
+        # Queue text is base64 of the JSON (the Functions host's encoding); the delivery
+        # takes either, and poisons what is neither.
+        body = message.text.encode("utf-8")
         try:
-            decoded = await self.hub.decode_message(base64.b64decode(message.text))
-        except (MalformedMessageError, ValueError) as error:
-            await self._poison(queue, message, str(error))
-            return
-        try:
-            if isinstance(decoded, ControlMessage):
+            if queue == self.hub.names.control_queue:
                 self.stats.control_messages += 1
-                await self.orchestrators.handle(decoded, message.dequeue_count)
-            elif isinstance(decoded, (ActivityMessage, ActivityBatch)):
+                await delivery.control(body, message.dequeue_count)
+            else:
                 self.stats.work_items += 1
-                await self.activities.handle_item(decoded, message.dequeue_count)
+                await delivery.work_item(body, message.dequeue_count)
         except Exception:
             self.stats.failures += 1
             log.exception("message failed; it will be retried after its visibility timeout")
-            if message.dequeue_count >= self.max_dequeue_count:
-                await self._poison(queue, message, "failed too many times")
             return
-        await self.hub.queues.delete(queue, message.id, message.pop_receipt)
+        await self.hub.delete_message(queue, message)
 
     async def poll_once(self) -> int:
         """Receive one batch from each queue and process it; the number of messages."""
@@ -130,12 +94,8 @@ class BurstWorker:
     async def _receive_both(self) -> tuple[list[QueueMessage], list[QueueMessage]]:
         names = self.hub.names
         return await asyncio.gather(
-            self.hub.queues.receive(
-                names.control_queue, self.batch_size, visibility_timeout=self.visibility_timeout
-            ),
-            self.hub.queues.receive(
-                names.work_item_queue, self.batch_size, visibility_timeout=self.visibility_timeout
-            ),
+            self.hub.receive(names.control_queue, self.batch_size, self.visibility_timeout),
+            self.hub.receive(names.work_item_queue, self.batch_size, self.visibility_timeout),
         )
 
     async def run_until(

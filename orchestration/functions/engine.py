@@ -14,12 +14,13 @@ from typing import Any
 
 from orchestration.client import DurableOrchestrationClient, ManagementUrls
 from orchestration.functions.activity_worker import ActivityWorker
-from orchestration.functions.burst import wire_workers
+from orchestration.functions.delivery import Delivery
 from orchestration.functions.loop_watch import LoopWatch
 from orchestration.functions.orchestrator_worker import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.functions.step_runner import OrchestratorBlockedError
+from orchestration.functions.wiring import Workers, build_workers
 from orchestration.storage.faults import FaultInjector
 from orchestration.storage.hub import InstanceState, TaskHub
 from orchestration.storage.mailbox import Mailbox
@@ -32,9 +33,20 @@ log = logging.getLogger("orchestration.engine")
 class _Runtime:
     loop: asyncio.AbstractEventLoop
     hub: TaskHub
-    orchestrators: OrchestratorWorker
-    activities: ActivityWorker
+    workers: Workers
     watch: LoopWatch
+
+    @property
+    def orchestrators(self) -> OrchestratorWorker:
+        return self.workers.orchestrators
+
+    @property
+    def activities(self) -> ActivityWorker:
+        return self.workers.activities
+
+    @property
+    def delivery(self) -> Delivery:
+        return self.workers.delivery
 
 
 class Engine:
@@ -70,19 +82,10 @@ class Engine:
                     payload_threshold=self.settings.payload_threshold,
                 )
                 await hub.create_if_not_exists()
-                orchestrators, activities = wire_workers(
-                    hub,
-                    self.registry,
-                    local_activities=self.settings.local_activities,
-                    direct_results=self.settings.direct_results,
-                    mailbox=Mailbox(),
-                )
-                orchestrators.local_batch = self.settings.local_activity_max_batch
-                orchestrators.blocked_limit = self.settings.max_dequeue_count
-                orchestrators.steps.step_limit = self.settings.step_limit.total_seconds()
-                watch = LoopWatch(loop, describe=activities.describe_running)
+                workers = build_workers(hub, self.registry, self.settings, mailbox=Mailbox())
+                watch = LoopWatch(loop, describe=workers.activities.describe_running)
                 watch.start()
-                self._runtime = _Runtime(loop, hub, orchestrators, activities, watch)
+                self._runtime = _Runtime(loop, hub, workers, watch)
                 log.info("task hub %s ready", self.settings.hub_name)
         return self._runtime
 

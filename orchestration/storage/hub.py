@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,9 @@ from orchestration.azure import (
     Conflict,
     Entity,
     PreconditionFailed,
+    QueueMessage,
     QueueService,
+    ResourceNotFound,
     SentMessage,
     StorageAccount,
     TableOperation,
@@ -631,7 +634,48 @@ class TaskHub:
         async for row in self.tables.query(self.names.instances_table, filter=clause):
             yield await self._state(row)
 
+    async def count_by_status(self) -> Counter[str]:
+        """How many instances the hub holds in each runtime status (a scan of state rows)."""
+        counts: Counter[str] = Counter()
+        async for row in self.tables.query(
+            self.names.instances_table,
+            filter=f"RowKey eq {odata_string(STATE_ROW)}",
+            select=["RuntimeStatus"],
+        ):
+            counts[str(row.get("RuntimeStatus"))] += 1
+        return counts
+
     # -- messages -----------------------------------------------------------------------
+    @property
+    def engine_queues(self) -> tuple[str, str, str]:
+        names = self.names
+        return names.control_queue, names.work_item_queue, names.starts_queue
+
+    async def queue_depths(self) -> dict[str, int | None]:
+        """Approximate messages in each engine queue and its poison queue (None: absent)."""
+        depths: dict[str, int | None] = {}
+        for queue in [*self.engine_queues, *(f"{q}-poison" for q in self.engine_queues)]:
+            try:
+                depths[queue] = await self.queues.approximate_count(queue)
+            except ResourceNotFound:
+                depths[queue] = None
+        return depths
+
+    async def poison(self, queue: str, body: bytes, reason: str) -> None:
+        """Put a message that cannot be processed on `queue`'s poison queue, with why."""
+        poison = f"{queue}-poison"
+        await self.queues.create_queue(poison)
+        envelope = {"reason": reason, "body": body.decode("utf-8", errors="replace")}
+        await self.queues.send(poison, json.dumps(envelope))
+
+    async def receive(self, queue: str, count: int, visibility_timeout: int) -> list[QueueMessage]:
+        """Up to `count` messages of one of the hub's queues, hidden for the timeout."""
+        return await self.queues.receive(queue, count, visibility_timeout=visibility_timeout)
+
+    async def delete_message(self, queue: str, message: QueueMessage) -> None:
+        """Delete a received message (its effect is committed)."""
+        await self.queues.delete(queue, message.id, message.pop_receipt)
+
     async def _queue_text(self, instance_id: str, body: dict[str, Any]) -> str:
         text = json.dumps(body, separators=(",", ":"))
         if len(text) > MAX_RAW_MESSAGE_CHARS:

@@ -240,9 +240,7 @@ async def test_a_wait_in_the_engines_process_is_woken_by_the_commit_not_by_polli
     client = await engine.client()
     instance_id = await client.start_new("approval")
     runtime = await engine.runtime()
-    worker = BurstWorker(
-        hub, registry(), orchestrators=runtime.orchestrators, activities=runtime.activities
-    )
+    worker = BurstWorker(hub, registry(), workers=runtime.workers)
     hub.account.reset_stats()
     # A poll interval longer than the test's timeout: only the commit can end this wait.
     waiting = asyncio.create_task(client.wait_for_completion(instance_id, 600_000, 600_000))

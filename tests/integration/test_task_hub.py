@@ -659,3 +659,19 @@ async def test_a_wide_fan_out_goes_out_in_batches_and_a_batch_seen_again_is_spli
     assert status.history is not None
     completed = [e for e in status.history if e["EventType"] == "TaskCompleted"]
     assert len(completed) == 200
+
+
+async def test_the_burst_worker_takes_the_triggers_poison_path(
+    hub: TaskHub, client: DurableOrchestrationClient
+) -> None:
+    """One delivery path: a message at the dequeue limit is poisoned and its instance fails
+    readably, in the burst worker as in the Functions triggers (it used to be poisoned only)."""
+    instance_id = await client.start_new("chain", None, 0)
+    worker = BurstWorker(hub, make_registry(), max_dequeue_count=1)
+    await worker.run_until(finished(client, instance_id), timeout=30)
+    status = await client.get_status(instance_id)
+    assert status is not None
+    assert status.runtime_status is OrchestrationRuntimeStatus.Failed
+    assert "PoisonMessageError" in str(status.output)
+    poisoned = await hub.queue_depths()
+    assert poisoned[f"{hub.names.control_queue}-poison"] == 1

@@ -1,0 +1,49 @@
+"""The workers of one process and how they are tied to each other, in one place.
+
+The activity worker may commit its results through the orchestrator worker (`directResults`)
+and the orchestrator worker may run small batches of activities through the activity worker
+(`localActivities`); both share the engine's mailbox; and one `Delivery` hands every queue
+message to them. The engine and the burst worker both build their workers here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestration.functions.activity_worker import ActivityWorker
+from orchestration.functions.delivery import Delivery
+from orchestration.functions.orchestrator_worker import OrchestratorWorker
+from orchestration.functions.registry import Registry
+from orchestration.functions.settings import EngineSettings
+from orchestration.storage.hub import TaskHub
+from orchestration.storage.mailbox import Mailbox
+
+
+@dataclass
+class Workers:
+    """A process's orchestrator and activity workers and the delivery in front of them."""
+
+    orchestrators: OrchestratorWorker
+    activities: ActivityWorker
+    delivery: Delivery
+
+
+def build_workers(
+    hub: TaskHub,
+    registry: Registry,
+    settings: EngineSettings,
+    *,
+    mailbox: Mailbox | None = None,
+) -> Workers:
+    """The workers of one process on `hub`, wired as `settings` say."""
+    orchestrators = OrchestratorWorker(hub, registry, mailbox=mailbox)
+    orchestrators.local_batch = settings.local_activity_max_batch
+    orchestrators.blocked_limit = settings.max_dequeue_count
+    orchestrators.steps.step_limit = settings.step_limit.total_seconds()
+    activities = ActivityWorker(
+        hub, registry, apply_result=orchestrators.handle if settings.direct_results else None
+    )
+    if settings.local_activities:
+        orchestrators.local_runner = activities.execute
+    delivery = Delivery(hub, registry, orchestrators, activities, settings.max_dequeue_count)
+    return Workers(orchestrators, activities, delivery)
