@@ -24,16 +24,13 @@ import azure.functions as func
 from orchestration.core import serialization
 from orchestration.core.history import (
     EventRaised,
-    ExecutionCompleted,
     ExecutionResumed,
     ExecutionSuspended,
     ExecutionTerminated,
     HistoryEvent,
-    OrchestratorStarted,
-    SubOrchestrationInstanceFailed,
-    TaskFailed,
     event_to_dict,
 )
+from orchestration.core.rewind import rewound
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHub
 from orchestration.storage.links import InstanceLinks
@@ -344,14 +341,7 @@ class DurableOrchestrationClient:
             raise InstanceStateError(
                 f"Only a Failed instance can be rewound; {instance_id!r} is {state.status.value}."
             )
-        history = await self._hub.read_history(state)
-        last_start = max(
-            (i for i, e in enumerate(history) if isinstance(e, OrchestratorStarted)), default=0
-        )
-        failures = (TaskFailed, SubOrchestrationInstanceFailed, ExecutionCompleted)
-        kept = history[:last_start] + [
-            event for event in history[last_start:] if not isinstance(event, failures)
-        ]
+        kept = rewound(await self._hub.read_history(state))
         after = replace(
             state,
             status=OrchestrationRuntimeStatus.Running,

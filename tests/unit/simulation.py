@@ -18,7 +18,6 @@ from typing import Any
 from orchestration.core import (
     CompleteOrchestration,
     ContinueAsNewAction,
-    CreateTimer,
     EventRaised,
     ExecutionResult,
     ExecutionResumed,
@@ -33,14 +32,19 @@ from orchestration.core import (
     OrchestratorStarted,
     ParentInstance,
     ScheduleActivity,
-    SendEvent,
-    StartSubOrchestration,
-    SubOrchestrationInstanceCompleted,
-    SubOrchestrationInstanceFailed,
     TaskCompleted,
     TaskFailed,
     TimerFired,
     serialization,
+)
+from orchestration.core.outbox import (
+    DeliverEvent,
+    FireTimer,
+    Outgoing,
+    RunActivity,
+    Sender,
+    StartChild,
+    outgoing,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -186,48 +190,38 @@ class Simulation:
         instance.history.extend(live.new_events)
         instance.status = live.status
         instance.custom_status = serialization.loads(live.custom_status)
+        # What the step sends, mapped as the production worker maps it (core.outbox).
+        sender = Sender(instance.instance_id, instance.name, None, instance.parent)
+        for item in outgoing(sender, live.actions, self.now):
+            self._carry_out(instance, item)
         for action in live.actions:
-            self._carry_out(instance, action)
+            if isinstance(action, CompleteOrchestration):
+                self._finish(instance, action)
+            elif isinstance(action, ContinueAsNewAction):
+                self._continue_as_new(instance, action)
         return live
 
-    def _carry_out(self, instance: Instance, action: object) -> None:
-        if isinstance(action, ScheduleActivity):
+    def _carry_out(self, instance: Instance, item: Outgoing) -> None:
+        if isinstance(item, RunActivity):
+            action = ScheduleActivity(item.task_id, item.name, item.input)
             self._activity_queue.append((instance.instance_id, action))
-        elif isinstance(action, CreateTimer):
+        elif isinstance(item, FireTimer):
             self._timer_seq += 1
             self._timers.append(
-                _Timer(action.fire_at, self._timer_seq, instance.instance_id, action.id)
+                _Timer(item.fire_at, self._timer_seq, instance.instance_id, item.event.timer_id)
             )
-        elif isinstance(action, StartSubOrchestration):
+        elif isinstance(item, StartChild):
             self.start(
-                action.name,
-                serialization.loads(action.input),
-                action.instance_id,
-                parent=ParentInstance(instance.instance_id, instance.name, action.id),
+                item.name, serialization.loads(item.input), item.instance_id, parent=item.parent
             )
-        elif isinstance(action, SendEvent):
-            self._deliver(action.instance_id, EventRaised(-1, self.now, action.name, action.input))
-        elif isinstance(action, CompleteOrchestration):
-            self._finish(instance, action)
-        elif isinstance(action, ContinueAsNewAction):
-            self._continue_as_new(instance, action)
+        elif isinstance(item, DeliverEvent):
+            self._deliver(item.instance_id, item.event)
 
     def _finish(self, instance: Instance, action: CompleteOrchestration) -> None:
         instance.output = serialization.loads(action.result)
         instance.failure = action.failure
         instance.generations.append(instance.history)
         RECORDED_RUNS.append((self.orchestrators, instance.instance_id, list(instance.history)))
-        parent = instance.parent
-        if parent is None:
-            return
-        if action.status is OrchestrationRuntimeStatus.Completed:
-            event: HistoryEvent = SubOrchestrationInstanceCompleted(
-                -1, self.now, parent.task_scheduled_id, action.result
-            )
-        else:
-            failure = action.failure or FailureDetails("Terminated", "terminated")
-            event = SubOrchestrationInstanceFailed(-1, self.now, parent.task_scheduled_id, failure)
-        self._deliver(parent.instance_id, event)
 
     def _continue_as_new(self, instance: Instance, action: ContinueAsNewAction) -> None:
         instance.generations.append(instance.history)
