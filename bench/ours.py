@@ -66,6 +66,7 @@ from workloads import Engine, run_all  # noqa: E402
 from orchestration.client import DurableOrchestrationClient  # noqa: E402
 from orchestration.functions.burst import BurstWorker  # noqa: E402
 from orchestration.functions.registry import Registry  # noqa: E402
+from orchestration.functions.settings import EngineSettings  # noqa: E402
 from orchestration.host.azurite import Azurite  # noqa: E402
 from orchestration.storage.hub import TaskHub  # noqa: E402
 
@@ -275,8 +276,10 @@ async def run_inprocess(result: EngineResult, azurite: Azurite, hub_name: str, l
     assert azurite.pid is not None
     cs = azurite.connection_string
     async with hub(cs, hub_name) as client_hub, hub(cs, hub_name) as worker_hub:
-        worker = BurstWorker(worker_hub, registry(), visibility_timeout=60, local_activities=local)
-        worker.orchestrators.local_batch = 1000
+        settings = EngineSettings(
+            hub_name=hub_name, local_activities=local, local_activity_max_batch=1000
+        )
+        worker = BurstWorker(worker_hub, registry(), visibility_timeout=60, settings=settings)
         stop = asyncio.Event()
 
         async def stopped() -> bool:

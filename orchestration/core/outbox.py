@@ -76,11 +76,13 @@ class StartChild:
 
 @dataclass(frozen=True, slots=True)
 class DeliverEvent:
-    """An event for another instance (`execution_id` None: whichever execution runs)."""
+    """An event for an instance (`execution_id` None: whichever execution runs; a message
+    id when a copy of it must be recognised)."""
 
     instance_id: str
     event: HistoryEvent
     message_id: str | None = None
+    execution_id: str | None = None
 
 
 Outgoing = RunActivity | FireTimer | StartChild | DeliverEvent
@@ -139,9 +141,9 @@ def result_to_parent(
     return DeliverEvent(parent.instance_id, event)
 
 
-def child_refused(child: StartChild, reason: str, now: datetime) -> DeliverEvent:
-    """A sub-orchestration that could not be created (its id is taken), as its parent's
-    failed task."""
+def child_refused(sender: Sender, child: StartChild, reason: str, now: datetime) -> DeliverEvent:
+    """A sub-orchestration that could not be created (its id is taken), as the failed task
+    of the parent execution that asked for it."""
     failure = FailureDetails("InstanceExistsError", reason)
     failed = SubOrchestrationInstanceFailed(-1, now, child.task_id, failure)
-    return DeliverEvent(child.parent.instance_id, failed)
+    return DeliverEvent(sender.instance_id, failed, execution_id=sender.execution_id)

@@ -43,10 +43,12 @@ class BurstWorker:
         workers: Workers | None = None,
         local_activities: bool = True,
         direct_results: bool = True,
+        settings: EngineSettings | None = None,
     ) -> None:
+        """`settings` wire the workers (else the defaults with the three flags given)."""
         self.hub = hub
         self.registry = registry
-        settings = EngineSettings(
+        settings = settings or EngineSettings(
             hub_name=hub.names.hub,
             local_activities=local_activities,
             direct_results=direct_results,

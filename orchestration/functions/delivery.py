@@ -18,7 +18,7 @@ from typing import Any
 from orchestration.core import serialization
 from orchestration.core.history import FailureDetails, TaskFailed
 from orchestration.functions.activity_worker import ActivityWorker
-from orchestration.functions.orchestrator_worker import OrchestratorWorker
+from orchestration.functions.orchestrator import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.storage.hub import InstanceExistsError, TaskHub
 from orchestration.storage.messages import (

@@ -16,7 +16,7 @@ from orchestration.client import DurableOrchestrationClient, ManagementUrls
 from orchestration.functions.activity_worker import ActivityWorker
 from orchestration.functions.delivery import Delivery
 from orchestration.functions.loop_watch import LoopWatch
-from orchestration.functions.orchestrator_worker import OrchestratorWorker
+from orchestration.functions.orchestrator import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.functions.step_runner import OrchestratorBlockedError

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from orchestration.functions.activity_worker import ActivityWorker
 from orchestration.functions.delivery import Delivery
-from orchestration.functions.orchestrator_worker import OrchestratorWorker
+from orchestration.functions.orchestrator import OrchestratorWorker, WorkerOptions
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.storage.hub import TaskHub
@@ -36,10 +36,8 @@ def build_workers(
     mailbox: Mailbox | None = None,
 ) -> Workers:
     """The workers of one process on `hub`, wired as `settings` say."""
-    orchestrators = OrchestratorWorker(hub, registry, mailbox=mailbox)
-    orchestrators.local_batch = settings.local_activity_max_batch
-    orchestrators.blocked_limit = settings.max_dequeue_count
-    orchestrators.steps.step_limit = settings.step_limit.total_seconds()
+    options = WorkerOptions.from_settings(settings)
+    orchestrators = OrchestratorWorker(hub, registry, options, mailbox=mailbox)
     activities = ActivityWorker(
         hub, registry, apply_result=orchestrators.handle if settings.direct_results else None
     )

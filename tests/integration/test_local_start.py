@@ -335,7 +335,7 @@ async def test_a_near_timer_is_guarded_by_the_state_row_not_by_a_queue_message(
 ) -> None:
     runtime = await engine.runtime()
     never_fired: list[ControlMessage] = []
-    runtime.orchestrators._fire = never_fired.append  # type: ignore[method-assign]
+    runtime.orchestrators.timers._fire = never_fired.append  # type: ignore[method-assign]
     client = await engine.client()
     before = datetime.now(UTC)
     instance_id = await client.start_new("nap")  # a 1 s timer; this process dies before it

@@ -28,7 +28,7 @@ from orchestration.core import DurableOrchestrationContext, OrchestrationRuntime
 from orchestration.core.history import ExecutionStarted
 from orchestration.functions.burst import BurstWorker
 from orchestration.functions.engine import Engine
-from orchestration.functions.orchestrator_worker import OrchestratorWorker
+from orchestration.functions.orchestrator import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.functions.triggers import sweep

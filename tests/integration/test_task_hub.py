@@ -25,7 +25,7 @@ from orchestration.core.history import EventType, TaskCompleted
 from orchestration.core.serialization import InvalidPayloadError
 from orchestration.functions.burst import BurstWorker
 from orchestration.functions.engine import Engine
-from orchestration.functions.orchestrator_worker import OrchestratorWorker
+from orchestration.functions.orchestrator import OrchestratorWorker
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.functions.triggers import on_start_message, sweep
@@ -142,7 +142,7 @@ async def test_two_workers_on_one_instance_cannot_both_commit(
     await first._load(instance_id)
     entry = await second._load(instance_id)
     assert entry is not None
-    second._cache[instance_id] = entry
+    second.cache.remember(instance_id, entry)
     results = [
         ControlMessage(instance_id, TaskCompleted(-1, datetime.now(UTC), task, str(task + 1)))
         for task in (0, 1)
