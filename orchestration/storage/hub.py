@@ -42,6 +42,7 @@ from orchestration.azure import (
     TableOperation,
     TableService,
 )
+from orchestration.azure.memory import MemoryAccount, memory_services
 from orchestration.core.history import (
     ExecutionStarted,
     FailureDetails,
@@ -133,22 +134,31 @@ class TaskHub:
 
     def __init__(
         self,
-        account: StorageAccount,
+        account: StorageAccount | MemoryAccount,
         hub_name: str,
         *,
         faults: FaultInjector | None = None,
         payload_threshold: int = 16_000,
+        services: tuple[TableService, QueueService, BlobService] | None = None,
     ) -> None:
+        """`services`: the storage to use instead of the account's (the in-memory twin)."""
         self.account = account
         self.names = HubNames(hub_name)
-        self.tables = TableService(account)
-        self.queues = QueueService(account)
-        self.blobs = BlobService(account)
+        if services is None:
+            assert isinstance(account, StorageAccount)
+            services = TableService(account), QueueService(account), BlobService(account)
+        self.tables, self.queues, self.blobs = services
         self.payloads = PayloadStore(self.blobs, self.names.payload_container, payload_threshold)
         self.faults = faults or FaultInjector()
         self._created = False
         self._links: InstanceLinks | None = None
         self._send_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
+    @classmethod
+    def in_memory(cls, hub_name: str = "MemoryHub", **kwargs: Any) -> TaskHub:
+        """A task hub on the in-memory twin of the storage services (fast tests of the
+        engine's logic; never a stand-in for Azurite where storage itself is tested)."""
+        return cls(MemoryAccount(), hub_name, services=memory_services(), **kwargs)
 
     @classmethod
     def from_connection_string(
