@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,16 +73,6 @@ def registry() -> Registry:
     reg.add_activity("add_one", add_one, "value")
     reg.add_activity("slow_echo", slow_echo, "value")
     return reg
-
-
-@pytest.fixture
-async def hub(azurite: Storage) -> AsyncIterator[TaskHub]:
-    instance = TaskHub.from_connection_string(
-        azurite.connection_string, f"L{uuid.uuid4().hex[:12]}"
-    )
-    await instance.create_if_not_exists()
-    yield instance
-    await instance.close()
 
 
 @pytest.fixture

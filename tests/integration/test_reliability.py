@@ -81,21 +81,6 @@ def make_registry() -> Registry:
     return registry
 
 
-@pytest.fixture
-async def hub(azurite: Storage) -> AsyncIterator[TaskHub]:
-    instance = TaskHub.from_connection_string(
-        azurite.connection_string, f"R{uuid.uuid4().hex[:12]}"
-    )
-    await instance.create_if_not_exists()
-    yield instance
-    await instance.close()
-
-
-@pytest.fixture
-def client(hub: TaskHub) -> DurableOrchestrationClient:
-    return DurableOrchestrationClient(hub)
-
-
 ClientFactory = Callable[[str], Awaitable[DurableOrchestrationClient]]
 
 

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,22 +84,6 @@ def make_registry() -> Registry:
     for activity in (add_one, echo, fail_big):
         registry.add_activity(activity.__name__, activity, "value")
     return registry
-
-
-@pytest.fixture
-async def hub(azurite: Storage) -> AsyncIterator[TaskHub]:
-    """A fresh task hub for one test (its own tables, queues and container)."""
-    instance = TaskHub.from_connection_string(
-        azurite.connection_string, f"T{uuid.uuid4().hex[:12]}"
-    )
-    await instance.create_if_not_exists()
-    yield instance
-    await instance.close()
-
-
-@pytest.fixture
-def client(hub: TaskHub) -> DurableOrchestrationClient:
-    return DurableOrchestrationClient(hub)
 
 
 def finished(client: DurableOrchestrationClient, instance_id: str) -> Callable[[], Any]:
