@@ -3,7 +3,7 @@
 An asyncio loop sleeps in `epoll_wait`, and Linux adds a slack of 0.1 % of a poll's timeout
 to its wake-up (`select_estimate_accuracy`): a loop idle for 2 s before a timer is due runs it
 ~2 ms late, one idle for 10 s ~10 ms late. Near durable timers fire in the worker's process
-(`OrchestratorWorker._fire_locally`), so this was their lateness. Approaching the moment in
+(`LocalTimers.fire_locally`), so this was their lateness. Approaching the moment in
 steps, each waking a tenth of the time left before it, keeps the last sleep short and its
 slack a few microseconds. What remains is the selector's rounding: up to a millisecond with
 asyncio's own epoll selector, a few microseconds on the local host's loop

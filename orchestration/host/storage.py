@@ -1,8 +1,9 @@
 """All storage access of the host (queues, blobs) behind one small API.
 
 Queue operations, the listeners' hot path, go through the project's light transport
-(aiohttp with Shared Key signing: about a third of the SDK's CPU per call, and the SDK's
-calls held the event loop for ~3 ms each, delaying every request and timer behind them);
+(aiohttp with Shared Key signing: a fraction of the SDK's CPU per call, and the SDK's calls
+held the event loop long enough to delay the requests and timers behind them; the README
+holds the figures);
 blob operations (timer leases and status, rare) and queues reached by a SAS-only connection
 string use the SDK's aio clients.
 """
