@@ -6,7 +6,7 @@ PORT ?= 7071
 # WORKERS=N runs N host worker processes (default: FUNCTIONS_WORKER_PROCESS_COUNT, else 1).
 WORKERS ?=
 
-.PHONY: setup run test unit integration lint bench replay-bench clean chaos fan-out
+.PHONY: setup run test unit integration lint bench replay-bench clean chaos fan-out soak
 
 setup: $(VENV)/.setup-stamp node_modules/.setup-stamp
 
@@ -47,6 +47,11 @@ replay-bench: setup
 # restart; figures printed and written to chaos-report.json. CHAOS_ARGS="--instances 100 ...".
 chaos: setup
 	$(PY) -m tests.chaos --json chaos-report.json $(CHAOS_ARGS)
+
+# The soak run (README "Reliability"): 20 minutes of steady mixed load on 2 hosts, throughput
+# and memory over time, memory judged after warm-up; soak-report.json. SOAK_ARGS="--minutes 5".
+soak: setup
+	$(PY) -m tests.soak --json soak-report.json $(SOAK_ARGS)
 
 # A fan-out of 100,000 activities through the work-item queue on the host's defaults
 # (make test runs it at 20,000); ~3-4 minutes here.

@@ -45,6 +45,10 @@ class Mailbox:
         process may have committed since."""
         return self._recent.get(instance_id)
 
+    @property
+    def recent_count(self) -> int:
+        return len(self._recent)
+
     def committed(self, state: InstanceState) -> None:
         """This process committed `state`: remember it and wake its waiters."""
         self._recent[state.instance_id] = state

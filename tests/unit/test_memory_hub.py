@@ -15,7 +15,7 @@ from orchestration.client import DurableOrchestrationClient
 from orchestration.core import DurableOrchestrationContext, OrchestrationRuntimeStatus
 from orchestration.core.history import TaskCompleted
 from orchestration.functions.burst import BurstWorker
-from orchestration.functions.orchestrator import OrchestratorWorker
+from orchestration.functions.orchestrator import OrchestratorWorker, WorkerOptions
 from orchestration.functions.registry import Registry
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.messages import ControlMessage
@@ -173,3 +173,36 @@ async def test_the_queues_twin_hides_received_messages_and_checks_pop_receipts()
         await queues.delete("q", first[0].id, first[0].pop_receipt)
     await queues.delete("q", again[0].id, again[0].pop_receipt)
     assert await queues.approximate_count("q") == 0
+
+
+def wait_days(ctx: Context) -> Any:
+    yield ctx.create_timer(ctx.current_utc_datetime + timedelta(days=ctx.get_input()))
+    return "fired"
+
+
+async def test_a_session_idle_longer_than_session_idle_is_dropped_from_the_cache() -> None:
+    """A worker keeps the session of every instance it has stepped; one whose instance moved
+    on to another process (and perhaps ended there) is never used again, so a session idle
+    for `session_idle` seconds is dropped instead of staying until `cache_size` newer ones
+    push it out (the soak found hosts gaining ~50 such sessions a minute)."""
+    hub = TaskHub.in_memory()
+    await hub.create_if_not_exists()
+    client = DurableOrchestrationClient(hub)
+    found = registry()
+    found.add_orchestrator("wait_days", wait_days)
+    worker = OrchestratorWorker(hub, found, WorkerOptions(session_idle=0.3))
+
+    async def start_one() -> str:
+        instance_id = await client.start_new("wait_days", None, 1)
+        received = await hub.receive(hub.names.control_queue, 1, 300)
+        message = await hub.decode_message(received[0].text)
+        assert isinstance(message, ControlMessage) and message.instance_id == instance_id
+        await worker.handle(message)
+        return instance_id
+
+    idle = await start_one()
+    assert worker.cache.get(idle) is not None and worker.cache.sessions == 1
+    await asyncio.sleep(0.4)
+    busy = await start_one()
+    assert worker.cache.sessions == 1 and worker.cache.get(busy) is not None
+    assert worker.cache.get(idle) is None

@@ -14,6 +14,8 @@ class WorkerOptions:
 
     cache_size: int = 2000
     """Live sessions kept (least recently used beyond are replayed from storage)."""
+    session_idle: float = 300.0
+    """Seconds a session unused is kept (its instance may have moved to another process)."""
     finished_memory: int = 10_000
     """Executions remembered as finished, so late copies of their messages are dropped."""
     max_timer_interval: timedelta | None = None

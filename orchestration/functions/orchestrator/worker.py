@@ -99,7 +99,7 @@ class OrchestratorWorker:
         self.steps = steps or StepRunner(step_limit=options.step_limit)
         # This process's commits, for the clients that wait on them (see Mailbox).
         self.mailbox = mailbox or Mailbox()
-        self.cache = SessionCache(options.cache_size, options.finished_memory)
+        self.cache = SessionCache(options.cache_size, options.finished_memory, options.session_idle)
         self.inbox = Inbox(self._process, self.cache)
         self.local = LocalActivities(registry, options, self.stats, self.steps, clock)
         self.timers = LocalTimers(

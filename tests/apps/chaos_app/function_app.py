@@ -6,7 +6,9 @@ Settings (environment):
 - CHAOS_LEDGER_DIR: where activities append `name key pid` lines, one file per process
   (unset: no ledger);
 - CHAOS_DEPLOYMENT: "A" (default) or "B". Version B changes the `versioned` orchestrator's
-  first step, as a redeployment with changed orchestrator code would.
+  first step, as a redeployment with changed orchestrator code would;
+- SOAK_MEMWATCH: a folder; each process then reports where its memory grows into it
+  (tests/soak/memwatch.py).
 
 Expected outputs (see tests/chaos/workload.py, which computes them):
 - chain {"start": s, "n": n}: s + n (n `add_one` activities in sequence);
@@ -33,6 +35,11 @@ import orchestration as df
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 DEPLOYMENT = os.environ.get("CHAOS_DEPLOYMENT", "A")
+
+if os.environ.get("SOAK_MEMWATCH"):
+    from tests.soak.memwatch import start as _start_memwatch
+
+    _start_memwatch(Path(os.environ["SOAK_MEMWATCH"]))
 
 
 def _ledger(name: str, key: str) -> None:
