@@ -24,8 +24,8 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from orchestration.azure import (
@@ -45,7 +45,6 @@ from orchestration.azure import (
 from orchestration.azure.memory import MemoryAccount, memory_services
 from orchestration.core.history import (
     ExecutionStarted,
-    FailureDetails,
     HistoryEvent,
     ParentInstance,
 )
@@ -66,19 +65,25 @@ from orchestration.storage.messages import (
 )
 from orchestration.storage.names import (
     HubNames,
-    from_key,
     odata_string,
     to_key,
     validate_instance_id,
 )
 from orchestration.storage.payloads import PayloadStore, is_reference
+from orchestration.storage.state import (
+    STATE_ROW,
+    state_from_row,
+    state_row,
+    utc,
+)
+from orchestration.storage.state import (
+    InstanceState as InstanceState,  # re-exported: it is the hub's record
+)
 
-STATE_ROW = "state"
 MAX_BATCH = 100
 # A transaction carries at most 4 MiB; history beyond this many characters (UTF-8 may double
 # them) moves to a blob, leaving the state row and a small pointer row in the transaction.
 MAX_TRANSACTION_HISTORY_CHARS = 1_500_000
-APPLIED_IDS_KEPT = 200
 MAX_QUEUE_DELAY = timedelta(days=6, hours=23)
 INLINE_STEP_CHARS = 16_000  # a first step up to this size stays in the state row
 # Queue sends in flight at once, per process: below the account's 100 connections, so that
@@ -93,40 +98,6 @@ class ConcurrencyError(Exception):
 
 class InstanceExistsError(Exception):
     """An instance with this id exists and has not finished."""
-
-
-@dataclass(slots=True)
-class InstanceState:
-    """The state row of an instance: what a query shows and what a commit is conditional on."""
-
-    instance_id: str
-    name: str
-    status: OrchestrationRuntimeStatus
-    created_at: datetime
-    updated_at: datetime
-    input: str | None = None
-    output: str | None = None
-    custom_status: str | None = None
-    failure: FailureDetails | None = None
-    execution_id: str = ""
-    generation: int = 0
-    steps: int = 0
-    version: str | None = None
-    parent: ParentInstance | None = None
-    applied_ids: list[str] = field(default_factory=list)
-    repairs: int = 0
-    next_repair_at: datetime | None = None
-    # Set while a process holds the instance's work with no queue message behind it (a local
-    # start's activities, a near timer firing locally): if nothing is committed by then, the
-    # timer sweeper wakes the instance.
-    wake_at: datetime | None = None
-    # The execution's first step (its events' JSON), kept in the state row when small.
-    first_step: str | None = None
-    etag: str | None = None
-
-
-def _iso(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class TaskHub:
@@ -199,74 +170,10 @@ class TaskHub:
         return self._state_from_row(row)
 
     def _state_from_row(self, row: Entity) -> InstanceState:
-        failure = row.get("Failure")
-        parent = row.get("Parent")
-        return InstanceState(
-            instance_id=row.get("InstanceId") or from_key(row["PartitionKey"]),
-            name=row["Name"],
-            status=OrchestrationRuntimeStatus(row["RuntimeStatus"]),
-            created_at=_iso(row["CreatedTime"]),
-            updated_at=_iso(row["LastUpdatedTime"]),
-            input=row.get("Input"),
-            output=row.get("Output"),
-            custom_status=row.get("CustomStatus"),
-            failure=FailureDetails.from_dict(json.loads(failure)) if failure else None,
-            execution_id=row.get("ExecutionId", ""),
-            generation=int(row.get("Generation", 0)),
-            steps=int(row.get("Steps", 0)),
-            version=row.get("Version"),
-            parent=ParentInstance(**json.loads(parent)) if parent else None,
-            applied_ids=json.loads(row.get("AppliedIds") or "[]"),
-            repairs=int(row.get("Repairs", 0)),
-            next_repair_at=_iso(row["NextRepairAt"]) if row.get("NextRepairAt") else None,
-            wake_at=_iso(row["WakeAt"]) if row.get("WakeAt") else None,
-            first_step=row.get("FirstStep"),
-            etag=row.etag,
-        )
+        return state_from_row(row)
 
     async def _state_to_row(self, state: InstanceState) -> dict[str, Any]:
-        prefix = codec.blob_prefix(state.instance_id)
-        row: dict[str, Any] = {
-            "PartitionKey": to_key(state.instance_id),
-            "RowKey": STATE_ROW,
-            "InstanceId": state.instance_id,
-            "Name": state.name,
-            "RuntimeStatus": state.status.value,
-            "CreatedTime": state.created_at,
-            "LastUpdatedTime": state.updated_at,
-            "ExecutionId": state.execution_id,
-            "Generation": state.generation,
-            "Steps": state.steps,
-            "AppliedIds": json.dumps(state.applied_ids[-APPLIED_IDS_KEPT:]),
-        }
-        for key, value in (
-            ("Input", state.input),
-            ("Output", state.output),
-            ("CustomStatus", state.custom_status),
-            ("Failure", json.dumps(state.failure.to_dict()) if state.failure else None),
-        ):
-            if value is None:
-                row[key] = None
-            elif len(value) > self.payloads.threshold:
-                row[key] = json.dumps(await self.payloads.store(prefix, value))
-            else:
-                row[key] = value
-        if state.version is not None:
-            row["Version"] = state.version
-        if state.wake_at is not None:
-            row["WakeAt"] = state.wake_at
-        if state.first_step is not None:
-            row["FirstStep"] = state.first_step
-        if state.parent is not None:
-            parent = state.parent
-            row["Parent"] = json.dumps(
-                {
-                    "instance_id": parent.instance_id,
-                    "name": parent.name,
-                    "task_scheduled_id": parent.task_scheduled_id,
-                }
-            )
-        return {k: v for k, v in row.items() if v is not None}
+        return await state_row(state, self.payloads)
 
     async def resolve(self, text: str | None) -> str | None:
         """A stored payload as the user sees it (blob references fetched)."""
@@ -745,7 +652,7 @@ class TaskHub:
         clause = f"PartitionKey le {odata_string(horizon.strftime('%Y%m%d'))}"
         due: list[tuple[Entity, ControlMessage]] = []
         async for row in self.tables.query(self.names.timers_table, filter=clause):
-            if _iso(row["FireAt"]) > horizon:
+            if utc(row["FireAt"]) > horizon:
                 continue
             try:
                 message = parse(json.loads(row["Message"]))

@@ -26,7 +26,7 @@ from orchestration.core.history import (
 )
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.orchestrator.inbox import Arrival
-from orchestration.storage.hub import APPLIED_IDS_KEPT, InstanceState
+from orchestration.storage.state import APPLIED_IDS_KEPT, InstanceState
 
 # Events without a natural id: a redelivered copy must be recognised by its message id.
 ONCE_ONLY = (EventRaised, ExecutionSuspended, ExecutionResumed, ExecutionTerminated)
