@@ -578,6 +578,11 @@ class TaskHub:
                 depths[queue] = None
         return depths
 
+    async def poison_depths(self) -> dict[str, int]:
+        """Approximate messages on each engine queue's poison queue (0 where it is absent)."""
+        depths = await self.queue_depths()
+        return {queue: depths.get(f"{queue}-poison") or 0 for queue in self.engine_queues}
+
     async def poison(self, queue: str, body: bytes, reason: str) -> None:
         """Put a message that cannot be processed on `queue`'s poison queue, with why."""
         poison = f"{queue}-poison"

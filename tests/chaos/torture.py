@@ -304,7 +304,7 @@ class Torture:
             await self._torture(hub, client, specs, storage, started)
             self.storage_up.set()
             await self._verify(hub, client, specs, ledger)
-            figures.poison_messages = await self._poison_counts(hub)
+            figures.poison_messages = await hub.poison_depths()
         finally:
             for task in list(self._background):
                 task.cancel()
@@ -395,16 +395,6 @@ class Torture:
         self.figures.repairs = sum(repaired.values())
         self.figures.repaired_ids = sorted(repaired)[:50]
         self.figures.verdict = {"ok": verdict.ok, **verdict.summary()}
-
-    async def _poison_counts(self, hub: TaskHub) -> dict[str, int]:
-        counts = {}
-        names = hub.names
-        for queue in (names.control_queue, names.work_item_queue, names.starts_queue):
-            try:
-                counts[queue] = await hub.queues.approximate_count(f"{queue}-poison")
-            except Exception:
-                counts[queue] = 0
-        return counts
 
     def _read_logs(self) -> None:
         for host in self.hosts:

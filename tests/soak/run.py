@@ -362,7 +362,7 @@ class Soak:
             await self._load(client, Offered(config.seed, f"{hub_name[-4:]}-", config.mix))
             check_ledger(self.verdict, read_ledger(ledger), self.activity_keys)
             report.verdict = {"ok": self.verdict.ok, **self.verdict.summary()}
-            report.poison_messages = await _poison_counts(hub)
+            report.poison_messages = await hub.poison_depths()
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -463,17 +463,6 @@ def _merge(total: Verdict, part: Verdict) -> None:
     total.wrong_status += part.wrong_status
     total.wrong_output += part.wrong_output
     total.duplicated_history += part.duplicated_history
-
-
-async def _poison_counts(hub: TaskHub) -> dict[str, int]:
-    counts = {}
-    names = hub.names
-    for queue in (names.control_queue, names.work_item_queue, names.starts_queue):
-        try:
-            counts[queue] = await hub.queues.approximate_count(f"{queue}-poison")
-        except Exception:
-            counts[queue] = 0
-    return counts
 
 
 def run(config: Config) -> Report:
