@@ -6,7 +6,11 @@ importing `orchestration as df` instead.
 
 from __future__ import annotations
 
-from orchestration.client import DurableOrchestrationClient, DurableOrchestrationStatus
+from orchestration.client import (
+    DurableOrchestrationClient,
+    DurableOrchestrationStatus,
+    EntityStateResponse,
+)
 from orchestration.core import (
     DurableOrchestrationContext,
     NonDeterminismError,
@@ -19,6 +23,7 @@ from orchestration.core import (
     WhenAllTask,
     WhenAnyTask,
 )
+from orchestration.core.entities import DurableEntityContext, Entity, EntityId
 from orchestration.core.tasks import AtomicTask, CompoundTask, RetryableTask
 from orchestration.functions.app import Blueprint, DFApp
 
@@ -29,9 +34,13 @@ __all__ = [
     "Blueprint",
     "CompoundTask",
     "DFApp",
+    "DurableEntityContext",
     "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",
+    "Entity",
+    "EntityId",
+    "EntityStateResponse",
     "NonDeterminismError",
     "OrchestrationRuntimeStatus",
     "Replayer",

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from orchestration.core import serialization
+from orchestration.core.entities import EntityId, as_entity_id
 from orchestration.core.tasks import TaskBase, TimerTask, WhenAllTask, WhenAnyTask
 
 if TYPE_CHECKING:
@@ -142,6 +143,27 @@ class DurableOrchestrationContext:
     def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Raise event `name` on another instance (fire and forget)."""
         self._runtime.send_event(instance_id, name, serialization.dumps(data))
+
+    def call_entity(
+        self, entityId: EntityId | str, operationName: str, operationInput: Any = None
+    ) -> TaskBase:
+        """Call an entity's operation; yield the task to get its result (a failed operation
+        raises TaskFailedError at the yield)."""
+        entity = str(as_entity_id(entityId))
+        task = self._runtime.send_to_entity(
+            entity, operationName, serialization.dumps(operationInput), call=True
+        )
+        assert task is not None
+        return task
+
+    def signal_entity(
+        self, entityId: EntityId | str, operationName: str, operationInput: Any = None
+    ) -> None:
+        """Signal an entity's operation (one-way: nothing to wait for)."""
+        entity = str(as_entity_id(entityId))
+        self._runtime.send_to_entity(
+            entity, operationName, serialization.dumps(operationInput), call=False
+        )
 
     def task_all(self, activities: Sequence[TaskBase]) -> TaskBase:
         """A task that succeeds with all results in order, or fails with the first failure."""

@@ -122,6 +122,10 @@ class OrchestrationSession:
         """When the first timer scheduled and not yet fired is due (None: no such timer)."""
         return self._runtime.earliest_open_timer()
 
+    def entity_requests_to_resend(self) -> list[Action]:
+        """Entity requests a repair sends again (see OrchestrationRuntime)."""
+        return self._runtime.entity_requests_to_resend()
+
     def replay(self, old_events: Sequence[HistoryEvent]) -> OrchestrationSession:
         """Rebuild the orchestrator's state from history already committed."""
         self._runtime.replay(old_events)

@@ -26,6 +26,12 @@ from orchestration.core.actions import (
     StartSubOrchestration,
 )
 from orchestration.core.context import DurableOrchestrationContext
+from orchestration.core.entities import (
+    ENTITY_OPERATION,
+    REORDER_WINDOW,
+    OperationRequest,
+    response_event,
+)
 from orchestration.core.errors import (
     NonDeterminismError,
     OrchestratorNotRegisteredError,
@@ -57,7 +63,14 @@ from orchestration.core.history import (
 )
 from orchestration.core.retry import RetryOptions
 from orchestration.core.status import OrchestrationRuntimeStatus
-from orchestration.core.tasks import AtomicTask, RetryableTask, TaskBase, TaskState, TimerTask
+from orchestration.core.tasks import (
+    AtomicTask,
+    EntityCallTask,
+    RetryableTask,
+    TaskBase,
+    TaskState,
+    TimerTask,
+)
 
 OrchestratorFunction = Callable[[DurableOrchestrationContext], Any]
 OrchestratorResolver = Callable[[str], OrchestratorFunction | None]
@@ -124,6 +137,11 @@ class OrchestrationRuntime:
         self._event_waiters: dict[str, deque[AtomicTask]] = {}
         self._buffered_events: dict[str, deque[tuple[int, EventRaised]]] = {}
         self._arrivals = 0
+        # Entity requests this execution sent: per entity the next position and the time of
+        # the last; by action id, each request (what a repair sends again) and its time.
+        self._entity_positions: dict[str, tuple[int, datetime]] = {}
+        self._entity_requests: dict[int, tuple[SendEvent, datetime]] = {}
+        self._entity_calls: dict[int, EntityCallTask] = {}
         self._suspended = False
         self._suspended_events: list[HistoryEvent] = []
         self._generator: Generator[Any, Any, Any] | None = None
@@ -470,6 +488,54 @@ class OrchestrationRuntime:
     def send_event(self, instance_id: str, name: str, encoded_data: str | None) -> None:
         action_id = self._next_id()
         self._unmatched_actions[action_id] = SendEvent(action_id, instance_id, name, encoded_data)
+
+    def send_to_entity(
+        self, entity_instance: str, operation: str, encoded_input: str | None, call: bool
+    ) -> EntityCallTask | None:
+        """Send an operation request to an entity; for a call, the task of its answer."""
+        action_id = self._next_id()
+        # The request's id is the id of the message that carries it (see core.outbox).
+        request_id = f"{self.instance_id}:{self.execution_id}:event:{action_id}"
+        position, previous_at = self._entity_positions.get(entity_instance, (0, None))
+        self._entity_positions[entity_instance] = (position + 1, self.current_time)
+        request = OperationRequest(
+            id=request_id,
+            operation=operation,
+            input=encoded_input,
+            signal=not call,
+            reply_to=self.instance_id if call else None,
+            reply_execution=self.execution_id if call else None,
+            sender=f"{self.instance_id}:{self.execution_id}",
+            position=position,
+            sent_at=self.current_time,
+            previous_at=previous_at,
+        )
+        action = SendEvent(action_id, entity_instance, ENTITY_OPERATION, request.to_json())
+        self._unmatched_actions[action_id] = action
+        self._entity_requests[action_id] = (action, self.current_time)
+        if not call:
+            return None
+        task = EntityCallTask(action_id, f"Entity operation {operation!r} on {entity_instance!r}")
+        key = response_event(request_id).casefold()
+        self._event_waiters.setdefault(key, deque()).append(task)
+        self._entity_calls[action_id] = task
+        return task
+
+    def entity_requests_to_resend(self, window: timedelta = REORDER_WINDOW) -> list[Action]:
+        """What a repair sends again: this execution's entity requests of the last `window`
+        whose sending may have been cut short (calls not yet answered, and signals), marked
+        as possible copies (the entity looks each up before running it)."""
+        horizon = self.current_time - window
+        resend: list[Action] = []
+        for action_id, (action, sent_at) in sorted(self._entity_requests.items()):
+            if sent_at < horizon:
+                continue
+            request = OperationRequest.from_json(action.input).as_possible_duplicate()
+            call = self._entity_calls.get(action_id)
+            if call is not None and call.state is not TaskState.RUNNING:
+                continue  # answered
+            resend.append(SendEvent(action.id, action.instance_id, action.name, request.to_json()))
+        return resend
 
     def with_retry(self, options: RetryOptions, create_attempt: Callable[[], TaskBase]) -> TaskBase:
         return RetryableTask(options, create_attempt, self.create_timer, lambda: self.current_time)

@@ -12,7 +12,9 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from orchestration.core.errors import OrchestratorUsageError
+from orchestration.core import serialization
+from orchestration.core.errors import OrchestratorUsageError, TaskFailedError
+from orchestration.core.history import FailureDetails
 
 if TYPE_CHECKING:
     from orchestration.core.retry import RetryOptions
@@ -104,6 +106,20 @@ class TimerTask(AtomicTask):
         if self.is_completed:
             raise ValueError("Cannot cancel a timer that has already fired.")
         self.is_cancelled = True
+
+
+class EntityCallTask(AtomicTask):
+    """A call to an entity operation: the entity's answer is its result, or its failure."""
+
+    __slots__ = ()
+
+    def _succeed(self, value: Any) -> None:
+        answer = value if isinstance(value, dict) else {}
+        if "error" in answer:
+            failure = FailureDetails.from_dict(answer["error"])
+            self._fail(TaskFailedError(f"{self.description} failed: {failure.describe()}", failure))
+            return
+        super()._succeed(serialization.loads(answer.get("result")))
 
 
 class CompoundTask(TaskBase):

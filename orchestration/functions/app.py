@@ -1,7 +1,7 @@
 """`DFApp` and `Blueprint`: azure-functions-durable's decorators on plain Functions triggers.
 
-`orchestration_trigger` and `activity_trigger` register user functions with the engine
-(they are not Functions of their own: the engine's queue triggers run them).
+`orchestration_trigger`, `activity_trigger` and `entity_trigger` register user functions with
+the engine (they are not Functions of their own: the engine's queue triggers run them).
 `durable_client_input` injects a `DurableOrchestrationClient` into the decorated function and
 hides that parameter from the Functions indexer, so no extension binding is needed.
 Creating a `DFApp` registers the engine's own functions: the orchestrator worker, the activity
@@ -84,6 +84,20 @@ class _DurableDecorators:
         def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
             target = function._function._func if isinstance(function, FunctionBuilder) else function
             self._registry.add_activity(activity or target.__name__, target, input_name)
+            return function
+
+        return decorator
+
+    def entity_trigger(
+        self, context_name: str, entity_name: str | None = None
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register an entity function (named after the function unless given): it gets a
+        `DurableEntityContext` for each operation, as in azure-functions-durable."""
+
+        def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
+            target = function._function._func if isinstance(function, FunctionBuilder) else function
+            name = entity_name or getattr(target, "__name__", None) or type(target).__name__
+            self._registry.add_entity(name, target)
             return function
 
         return decorator

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestration.core import serialization
+from orchestration.core.entities import is_entity_instance
 from orchestration.core.history import FailureDetails, TaskFailed
 from orchestration.functions.activity_worker import ActivityWorker
 from orchestration.functions.orchestrator import OrchestratorWorker
@@ -99,6 +100,9 @@ class Delivery:
                 f"{queue}-poison."
             )
             await self._poison(queue, body, reason)
+            if is_entity_instance(decoded.instance_id):
+                await self.orchestrators.entities.refuse(decoded, reason)
+                return
             failure = self.orchestrators.failure_of_blocked(decoded.instance_id) or (
                 FailureDetails("PoisonMessageError", reason)
             )

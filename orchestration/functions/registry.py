@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from orchestration.core.entities import entity_function_of
 from orchestration.storage.names import validate_function_name
 
 
@@ -28,6 +29,7 @@ class Registry:
     def __init__(self) -> None:
         self.orchestrators: dict[str, Callable[..., Any]] = {}
         self.activities: dict[str, ActivityDefinition] = {}
+        self.entities: dict[str, Callable[..., Any]] = {}  # by lower-case name
 
     def add_orchestrator(self, name: str, function: Callable[..., Any]) -> None:
         validate_function_name(name, "Orchestrator name")
@@ -51,7 +53,23 @@ class Registry:
             name, function, input_name, inspect.iscoroutinefunction(function)
         )
 
+    def add_entity(self, name: str, function: Callable[..., Any]) -> None:
+        validate_function_name(name, "Entity name")
+        if inspect.iscoroutinefunction(function):
+            raise TypeError(f"Entity {name!r} is an async function; entity functions are plain "
+                            f"functions (as in azure-functions-durable).")  # fmt: skip
+        key = name.lower()
+        if key in self.entities and self.entities[key] is not function:
+            raise DuplicateFunctionError(f"Entity {name!r} is registered twice.")
+        self.entities[key] = function
+
+    def entity(self, name: str) -> Callable[..., Any] | None:
+        function = self.entities.get(name.lower())
+        return entity_function_of(function) if function is not None else None
+
     def merge(self, other: Registry) -> None:
+        for name, entity in other.entities.items():
+            self.add_entity(name, entity)
         for name, function in other.orchestrators.items():
             self.add_orchestrator(name, function)
         for name, activity in other.activities.items():

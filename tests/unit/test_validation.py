@@ -151,11 +151,12 @@ def test_the_instance_query_filter() -> None:
     since = datetime(2024, 1, 1, tzinfo=UTC)
     query = InstanceQuery(since, since + timedelta(days=1), (Status.Failed,), "job-")
     assert query.filter() == (
-        "(CreatedTime ge datetime'2024-01-01T00:00:00Z' and CreatedTime le "
+        "((Name lt '@' or Name ge 'A') and "
+        "CreatedTime ge datetime'2024-01-01T00:00:00Z' and CreatedTime le "
         "datetime'2024-01-02T00:00:00Z' and (RuntimeStatus eq 'Failed')) and "
         "(PartitionKey ge 'job-' and PartitionKey lt 'job.')"
     )
-    assert InstanceQuery().filter() is None
+    assert InstanceQuery().filter() == "((Name lt '@' or Name ge 'A'))"  # no entities
     parsed = InstanceQuery.from_params(
         {
             "runtimeStatus": "Running,Pending",

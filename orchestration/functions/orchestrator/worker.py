@@ -26,6 +26,7 @@ from orchestration.core.actions import (
     ContinueAsNewAction,
     ScheduleActivity,
 )
+from orchestration.core.entities import is_entity_instance
 from orchestration.core.executor import ExecutionResult, OrchestrationSession
 from orchestration.core.history import (
     ExecutionCompleted,
@@ -36,6 +37,7 @@ from orchestration.core.history import (
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.orchestrator import plan
 from orchestration.functions.orchestrator.cache import Cached, SessionCache
+from orchestration.functions.orchestrator.entities import EntityWorker
 from orchestration.functions.orchestrator.inbox import Arrival, Inbox
 from orchestration.functions.orchestrator.local import (
     LocalActivities,
@@ -106,6 +108,9 @@ class OrchestratorWorker:
             hub, self.mailbox, self.stats, clock, self.inbox.put, self.inbox.spawn
         )
         self.outbox = Outbox(hub, options, self.stats, self.inbox.spawn, self.timers.fire_locally)
+        self.entities = EntityWorker(
+            hub, registry, options, self.stats, self.steps, self.outbox, clock
+        )
         self._blocked: dict[str, tuple[int, OrchestratorBlockedError]] = {}
 
     @property
@@ -183,6 +188,9 @@ class OrchestratorWorker:
         self, instance_id: str, batch: list[Arrival], sends: list[asyncio.Future[None]]
     ) -> None:
         """Commit the batch's step, then run local activities and commit their results."""
+        if is_entity_instance(instance_id):
+            await self.entities.process(instance_id, batch)
+            return
         finished = self.cache.finished_execution(instance_id)
         if finished is not None and all(
             a.message.execution_id == finished and a.dequeue_count <= 1 for a in batch
@@ -446,6 +454,8 @@ class OrchestratorWorker:
 
     async def fail_instance(self, instance_id: str, failure: FailureDetails) -> bool:
         """End a running instance as Failed without running its code (a poisoned message)."""
+        if is_entity_instance(instance_id):
+            return False  # an entity lives on: a poisoned request fails alone (refuse)
         self.cache.drop(instance_id)
         for _attempt in range(MAX_COMMIT_ATTEMPTS):
             state = await self.hub.read_state(instance_id)
@@ -485,15 +495,18 @@ class OrchestratorWorker:
         if state.status is OrchestrationRuntimeStatus.Pending:
             await self.hub.resend_start(state)
         elif state.status.is_terminal:
+            resend: list[Action] = session.entity_requests_to_resend()
             if state.parent is not None:
                 completion = CompleteOrchestration(-1, state.status, state.output, state.failure)
-                await self.outbox.carry_out(state, [completion], self.clock())
+                resend.append(completion)
+            if resend:
+                await self.outbox.carry_out(state, resend, self.clock())
         else:
             await self._resend_open_work(state, session)
 
     async def _resend_open_work(self, state: InstanceState, session: OrchestrationSession) -> None:
         """Re-send every message of work still open: a previous worker may have died first."""
-        actions = session.open_actions()
+        actions = [*session.open_actions(), *session.entity_requests_to_resend()]
         if not actions:
             return
         self.stats.resends += len(actions)

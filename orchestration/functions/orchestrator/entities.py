@@ -1,0 +1,290 @@
+"""The entity worker: turns an entity's operation requests into committed batches.
+
+The orchestrator worker's inbox hands it every batch of arrivals for an entity's instance
+(`@name@key`), so one entity's batches run one at a time in a process, and the state row's
+ETag makes them one at a time across processes. A batch: the requests that may be copies
+(seen before on the queue, or sent again by a repair) are looked up among the entity's
+recent batches (a copy of one that ran gets that batch's messages sent again); `order` puts
+each sender's requests in order; the operations run in the StepRunner's watched thread; the
+new snapshot, the batch's row and its messages commit in one transaction; then the messages
+(answers to callers, signals to entities) are sent, before the arrivals are done (and their
+queue messages deleted), so a crash at any line sends them again and runs nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from orchestration.azure import StorageError
+from orchestration.core.entities import (
+    ENTITY_OPERATION,
+    REORDER_WINDOW,
+    EntityBatch,
+    EntityMessage,
+    EntitySnapshot,
+    OperationRequest,
+    entity_id_of,
+    order,
+    response_event,
+    response_payload,
+)
+from orchestration.core.history import EventRaised, FailureDetails
+from orchestration.core.status import OrchestrationRuntimeStatus
+from orchestration.functions.orchestrator.inbox import Arrival
+from orchestration.functions.orchestrator.options import WorkerOptions
+from orchestration.functions.orchestrator.sending import OutagePatience, Outbox
+from orchestration.functions.orchestrator.stats import WorkerStats
+from orchestration.functions.registry import Registry
+from orchestration.functions.step_runner import StepRunner
+from orchestration.storage.entities import (
+    EntityStore,
+    applied_row_key,
+    batch_of,
+    new_entity_state,
+    request_key,
+)
+from orchestration.storage.hub import ConcurrencyError, InstanceState, TaskHub
+from orchestration.storage.messages import ControlMessage
+
+log = logging.getLogger("orchestration.entities")
+
+MAX_COMMIT_ATTEMPTS = 16
+RECENT_KEYS = 5000  # request keys of this process's recent batches, per entity
+
+
+@dataclass
+class _Entry:
+    state: InstanceState
+    snapshot: EntitySnapshot
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_KEYS))
+    pruned_at: datetime | None = None
+
+
+class EntityWorker:
+    """Runs and commits batches of entity operations."""
+
+    def __init__(
+        self,
+        hub: TaskHub,
+        registry: Registry,
+        options: WorkerOptions,
+        stats: WorkerStats,
+        steps: StepRunner,
+        outbox: Outbox,
+        clock: Callable[[], datetime],
+        window: timedelta = REORDER_WINDOW,
+    ) -> None:
+        self.hub = hub
+        self.store = EntityStore(hub)
+        self.registry = registry
+        self.options = options
+        self.stats = stats
+        self.steps = steps
+        self.outbox = outbox
+        self.clock = clock
+        self.window = window
+        self.operations = 0
+        self.batches = 0
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+
+    # -- one batch of arrivals ------------------------------------------------------------
+    async def process(self, instance_id: str, arrivals: list[Arrival]) -> None:
+        """Apply the arrivals' requests; returns once committed and their messages sent."""
+        patience = OutagePatience(self.options.outage_patience)
+        conflicts = 0
+        while True:
+            try:
+                messages = await self._commit(instance_id, arrivals)
+                break
+            except ConcurrencyError:
+                self._cache.pop(instance_id, None)
+                self.stats.conflicts += 1
+                conflicts += 1
+                if conflicts >= MAX_COMMIT_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.002 * conflicts)
+            except StorageError as error:
+                self._cache.pop(instance_id, None)
+                await patience.wait(error, instance_id)
+                self.stats.outage_retries += 1
+            except BaseException:
+                self._cache.pop(instance_id, None)
+                raise
+        await self.send(instance_id, messages)
+
+    async def _load(self, instance_id: str) -> _Entry:
+        entry = self._cache.get(instance_id)
+        if entry is not None:
+            self._cache.move_to_end(instance_id)
+            self.stats.cache_hits += 1
+            return entry
+        self.stats.cache_misses += 1
+        state = await self.hub.read_state(instance_id)
+        if state is None:
+            name = f"@{entity_id_of(instance_id).name.lower()}"
+            return _Entry(new_entity_state(instance_id, name, self.clock()), EntitySnapshot())
+        snapshot = EntitySnapshot.from_json(await self.hub.resolve(state.input))
+        return _Entry(state, snapshot)
+
+    def _requests(self, arrivals: list[Arrival]) -> tuple[list[OperationRequest], set[str]]:
+        """The arrivals' requests, and the ids of those that may be copies."""
+        requests: list[OperationRequest] = []
+        suspect: set[str] = set()
+        for arrival in arrivals:
+            event = arrival.message.event
+            if not isinstance(event, EventRaised) or event.name != ENTITY_OPERATION:
+                if event is not None:
+                    self.stats.dropped += 1
+                continue
+            try:
+                request = OperationRequest.from_json(event.input)
+            except ValueError as error:
+                self.stats.dropped += 1
+                log.warning(
+                    "dropping a message that is not an operation request: %s",
+                    error,
+                    extra={"instance_id": arrival.message.instance_id, "event": "bad_request"},
+                )
+                continue
+            requests.append(request)
+            if arrival.dequeue_count > 1 or request.possible_duplicate:
+                suspect.add(request.id)
+        return requests, suspect
+
+    async def _commit(self, instance_id: str, arrivals: list[Arrival]) -> list[EntityMessage]:
+        entry = await self._load(instance_id)
+        requests, suspect = self._requests(arrivals)
+        resend: dict[str, EntityMessage] = {}
+        fresh: list[OperationRequest] = []
+        seen: set[str] = set(entry.recent)
+        ran_before: dict[str, tuple[EntityMessage, ...]] = {}
+        if suspect:
+            # A copy of a request that ran: its batch's messages may not all have gone out.
+            for applied in await self.store.applied(instance_id):
+                for key in applied.request_keys:
+                    ran_before[key] = applied.messages
+        for request in requests:
+            key = request_key(request.id)
+            if key in seen:
+                self.stats.dropped += 1
+                continue
+            if key in ran_before:
+                self.stats.dropped += 1
+                for message in ran_before[key]:
+                    resend.setdefault(message.message_id, mark_possible_duplicate(message))
+                seen.add(key)
+                continue
+            seen.add(key)
+            fresh.append(request)
+        now = self.clock()
+        snapshot = entry.snapshot.copy()
+        held_before = len(snapshot.early)
+        ready = order(snapshot, fresh, now, self.window)
+        if not ready and len(snapshot.early) == held_before and not fresh:
+            return [*resend.values()]
+        entity = entity_id_of(instance_id)
+        function = self.registry.entity(entity.name)
+        batch = EntityBatch(entity, function)
+        outcome = await self.steps.run(
+            instance_id, batch, functools.partial(batch.run, snapshot, ready, now)
+        )
+        state = entry.state
+        after = replace(
+            state,
+            status=OrchestrationRuntimeStatus.Running,
+            input=outcome.snapshot.to_json(),
+            updated_at=now,
+            steps=state.steps + 1,
+            wake_at=outcome.snapshot.next_release(self.window),
+            next_repair_at=None,
+            repairs=0,
+        )
+        forget: list[str] = []
+        if entry.pruned_at is None or now - entry.pruned_at > self.window / 10:
+            forget = await self.store.expired(instance_id, now, self.window)
+        row_key = applied_row_key(now, outcome.snapshot.batches)
+        applied = batch_of(row_key, [r.id for r in ready], outcome.messages)
+        committed = await self.store.commit(state, after, applied, forget)
+        if forget or entry.pruned_at is None:
+            entry.pruned_at = now
+        entry.state, entry.snapshot = committed, outcome.snapshot
+        entry.recent.extend(request_key(r.id) for r in ready)
+        self._remember(instance_id, entry)
+        self.operations += len(ready)
+        self.batches += 1
+        self.stats.steps += 1
+        self.stats.events += len(ready)
+        failed = [o for o in outcome.outcomes if o.failure is not None]
+        for failure in failed[:3]:
+            assert failure.failure is not None
+            log.info(
+                "entity operation %r failed: %s",
+                failure.request.operation,
+                failure.failure.describe(),
+                extra={"instance_id": instance_id, "event": "entity_operation_failed"},
+            )
+        return [*outcome.messages, *resend.values()]
+
+    def _remember(self, instance_id: str, entry: _Entry) -> None:
+        self._cache[instance_id] = entry
+        self._cache.move_to_end(instance_id)
+        while len(self._cache) > self.options.cache_size:
+            self._cache.popitem(last=False)
+
+    # -- messages -----------------------------------------------------------------------
+    async def send(self, instance_id: str, messages: list[EntityMessage]) -> None:
+        """Send a batch's messages (answers and signals), patiently."""
+        now = self.clock()
+
+        async def send_one(message: EntityMessage) -> None:
+            event = EventRaised(-1, now, message.event_name, message.input)
+            await self.hub.send_control(
+                ControlMessage(message.instance_id, event, message.execution_id, message.message_id)
+            )
+
+        await self.outbox.send_all(instance_id, messages, send_one)
+
+    async def refuse(self, message: ControlMessage, reason: str) -> None:
+        """A request that could not be processed (poisoned): a waiting caller gets a failure."""
+        self._cache.pop(message.instance_id, None)
+        event = message.event
+        if not isinstance(event, EventRaised) or event.name != ENTITY_OPERATION:
+            return
+        try:
+            request = OperationRequest.from_json(event.input)
+        except ValueError:
+            return
+        log.error(
+            "entity operation %r dropped: %s",
+            request.operation,
+            reason,
+            extra={"instance_id": message.instance_id, "event": "poison"},
+        )
+        if request.signal or request.reply_to is None:
+            return
+        failure = FailureDetails("PoisonMessageError", reason)
+        answer = EntityMessage(
+            request.reply_to,
+            response_event(request.id),
+            response_payload(failure=failure),
+            f"{request.id}:response",
+            request.reply_execution,
+        )
+        await self.send(message.instance_id, [answer])
+
+    def forget(self, instance_id: str) -> None:
+        self._cache.pop(instance_id, None)
+
+
+def mark_possible_duplicate(message: EntityMessage) -> EntityMessage:
+    """A signal sent again: the receiving entity looks it up before running it."""
+    if message.event_name != ENTITY_OPERATION:
+        return message
+    request = OperationRequest.from_json(message.input).as_possible_duplicate()
+    return replace(message, input=request.to_json())

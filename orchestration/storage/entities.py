@@ -1,0 +1,151 @@
+"""An entity's rows in the task hub: its state row, and one row per recent batch.
+
+The state row is an instance's (status, times; its `input` holds the entity's snapshot, a
+blob past the payload threshold). A batch's commit writes, in the same table transaction,
+a row of what the batch applied (the ids of its requests, hashed) and what it sent: a request
+that may be a copy (seen before on the queue, or sent again by a repair) is looked up there,
+and a copy of one that ran gets the batch's messages sent again instead of running twice.
+Rows older than the dedupe window are deleted by later commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from orchestration.azure import BatchError, Conflict, Entity, PreconditionFailed, TableOperation
+from orchestration.core.entities import EntityMessage
+from orchestration.core.status import OrchestrationRuntimeStatus
+from orchestration.storage import codec
+from orchestration.storage.hub import ConcurrencyError, TaskHub
+from orchestration.storage.names import odata_string, to_key
+from orchestration.storage.state import InstanceState
+
+APPLIED_PREFIX = "applied-"
+# Past this, a batch row's messages go to a blob (a table property holds 32k characters).
+_INLINE_MESSAGES_CHARS = 30_000
+
+
+def request_key(request_id: str) -> str:
+    """A short, fixed-size key of a request id (what a batch row keeps)."""
+    digest = hashlib.sha256(request_id.encode("utf-8")).digest()[:9]
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def applied_row_key(at: datetime, batch: int) -> str:
+    millis = int(at.timestamp() * 1000)
+    return f"{APPLIED_PREFIX}{millis:014d}-{batch:010d}"
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedBatch:
+    """What one committed batch applied and sent."""
+
+    row_key: str
+    request_keys: frozenset[str]
+    messages: tuple[EntityMessage, ...]
+
+
+class EntityStore:
+    """Reads and commits entities in a task hub's instances table."""
+
+    def __init__(self, hub: TaskHub) -> None:
+        self.hub = hub
+
+    async def commit(
+        self,
+        before: InstanceState,
+        after: InstanceState,
+        batch: AppliedBatch,
+        forget: Sequence[str] = (),
+    ) -> InstanceState:
+        """Write the entity's new state row and the batch's row in one transaction, if
+        nobody else wrote the entity since `before`; drop the rows `forget` names."""
+        hub = self.hub
+        key = to_key(before.instance_id)
+        messages = json.dumps([m.to_dict() for m in batch.messages], separators=(",", ":"))
+        row: dict[str, Any] = {
+            "PartitionKey": key,
+            "RowKey": batch.row_key,
+            "Requests": ",".join(sorted(batch.request_keys)),
+        }
+        if len(messages) > _INLINE_MESSAGES_CHARS:
+            prefix = codec.blob_prefix(before.instance_id)
+            row["MessagesBlob"] = json.dumps(await hub.payloads.store(prefix, messages))
+        else:
+            row["Messages"] = messages
+        state_row = await hub._state_to_row(after)
+        operations = [TableOperation.upsert(row, "replace")]
+        operations += [TableOperation.delete(key, old) for old in forget[:90]]
+        if before.etag is None:
+            operations.append(TableOperation.insert(state_row))
+        else:
+            operations.append(TableOperation.update(state_row, etag=before.etag, mode="replace"))
+        await hub.faults.check("commit.before")
+        try:
+            etags = await hub.tables.submit_transaction(hub.names.instances_table, operations)
+        except BatchError as error:
+            if error.status in (409, 412, 404):
+                raise ConcurrencyError(str(error)) from error
+            raise
+        except (PreconditionFailed, Conflict) as error:
+            raise ConcurrencyError(str(error)) from error
+        await hub.faults.check("commit.after")
+        return replace(after, etag=etags[-1])
+
+    async def batches(self, instance_id: str, *, keys_only: bool = False) -> list[Entity]:
+        return await self.hub._partition_rows(instance_id, APPLIED_PREFIX, keys_only=keys_only)
+
+    async def applied(self, instance_id: str) -> list[AppliedBatch]:
+        """The entity's recent batches (what a possible copy is looked up in)."""
+        found: list[AppliedBatch] = []
+        for row in await self.batches(instance_id):
+            text = row.get("Messages")
+            if text is None and row.get("MessagesBlob"):
+                text = await self.hub.payloads.fetch(json.loads(row["MessagesBlob"]))
+            messages = tuple(EntityMessage.from_dict(m) for m in json.loads(text or "[]"))
+            keys = frozenset(k for k in str(row.get("Requests") or "").split(",") if k)
+            found.append(AppliedBatch(row["RowKey"], keys, messages))
+        return found
+
+    async def expired(self, instance_id: str, now: datetime, window: timedelta) -> list[str]:
+        """Row keys of batches older than `window` (to drop with a later commit)."""
+        cutoff = applied_row_key(now - window, 0)
+        return [
+            row["RowKey"]
+            for row in await self.batches(instance_id, keys_only=True)
+            if row["RowKey"] < cutoff
+        ]
+
+    async def list_states(
+        self, name: str | None = None, top: int | None = None, continuation: Any = None
+    ) -> tuple[list[InstanceState], Any]:
+        """One page of entities' state rows (of one entity name, or all)."""
+        if name is not None:
+            clause = f"Name eq {odata_string('@' + name.lower())}"
+        else:
+            clause = "Name ge '@' and Name lt 'A'"
+        return await self.hub.query_states(clause, top=top, continuation=continuation)
+
+
+def batch_of(
+    row_key: str, request_ids: Iterable[str], messages: Sequence[EntityMessage]
+) -> AppliedBatch:
+    return AppliedBatch(row_key, frozenset(request_key(i) for i in request_ids), tuple(messages))
+
+
+def new_entity_state(instance_id: str, name: str, now: datetime) -> InstanceState:
+    """The state row of an entity that has none yet (its first batch's commit inserts it)."""
+    return InstanceState(
+        instance_id=instance_id,
+        name=name,
+        status=OrchestrationRuntimeStatus.Running,
+        created_at=now.astimezone(UTC),
+        updated_at=now.astimezone(UTC),
+        execution_id="entity",
+    )
