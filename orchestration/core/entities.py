@@ -37,6 +37,7 @@ REORDER_WINDOW = timedelta(minutes=30)
 # The most senders an entity remembers positions of; past it, the least recent are forgotten
 # (their next request is taken in whatever order it comes).
 MAX_SENDERS = 10_000
+MAX_GAPS = 64  # positions given up on, remembered per sender
 
 EntityFunction = Callable[["DurableEntityContext"], Any]
 
@@ -212,8 +213,9 @@ class EntitySnapshot:
 
     exists: bool = False
     state: str | None = None  # the state's JSON text
-    # sender -> (next position expected, time of its latest request)
-    senders: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    # sender -> (next position expected, when it was last heard from, positions before the
+    # next that were given up on and may still come)
+    senders: dict[str, tuple[int, datetime, tuple[int, ...]]] = field(default_factory=dict)
     early: list[OperationRequest] = field(default_factory=list)
     # entity -> (next position of this entity's own signals to it, when it sent the last)
     positions: dict[str, tuple[int, datetime]] = field(default_factory=dict)
@@ -224,7 +226,10 @@ class EntitySnapshot:
         if self.state is not None:
             data["state"] = self.state
         if self.senders:
-            data["senders"] = {k: [n, t.isoformat()] for k, (n, t) in self.senders.items()}
+            data["senders"] = {
+                key: [n, t.isoformat(), *([list(gaps)] if gaps else [])]
+                for key, (n, t, gaps) in self.senders.items()
+            }
         if self.early:
             data["early"] = [request.to_json() for request in self.early]
         if self.positions:
@@ -240,8 +245,12 @@ class EntitySnapshot:
             exists=bool(data.get("exists")),
             state=data.get("state"),
             senders={
-                key: (int(n), datetime.fromisoformat(t))
-                for key, (n, t) in data.get("senders", {}).items()
+                key: (
+                    int(mark[0]),
+                    datetime.fromisoformat(mark[1]),
+                    tuple(mark[2] if len(mark) > 2 else ()),
+                )
+                for key, mark in data.get("senders", {}).items()
             },
             early=[OperationRequest.from_json(item) for item in data.get("early", [])],
             positions={
@@ -282,11 +291,16 @@ def order(
     ready: list[OperationRequest] = []
     held: dict[str, dict[int, OperationRequest]] = {}
 
-    def take(request: OperationRequest, sender: str, position: int) -> None:
+    def take(request: OperationRequest, sender: str, position: int, skip: bool = True) -> None:
         ready.append(request)
-        snapshot.senders[sender] = (position + 1, request.sent_at or now)
-        waiting = held.get(sender, {})
-        successor = waiting.pop(position + 1, None)
+        expected, _, gaps = snapshot.senders.get(sender, (0, now, ()))
+        if position in gaps:  # one given up on, come after all: it runs, out of order
+            snapshot.senders[sender] = (expected, now, tuple(g for g in gaps if g != position))
+            return
+        # Overdue: the ones before it are given up on (they run if they come after all).
+        skipped = tuple(range(max(expected, position - MAX_GAPS), position)) if skip else ()
+        snapshot.senders[sender] = (position + 1, now, (*gaps, *skipped)[-MAX_GAPS:])
+        successor = held.get(sender, {}).pop(position + 1, None)
         if successor is not None:
             take(successor, sender, position + 1)
 
@@ -297,6 +311,9 @@ def order(
             continue
         known = snapshot.senders.get(sender)
         expected = known[0] if known is not None else 0
+        if known is not None and position in known[2]:
+            take(request, sender, position)
+            continue
         if position < expected or position in held.get(sender, {}):
             continue  # this position already ran (or waits): a copy
         overdue = request.sent_at is not None and now - request.sent_at >= window
@@ -304,7 +321,7 @@ def order(
             known is None and request.previous_at is not None and now - request.previous_at > window
         )
         if position == expected or overdue or predecessor_gone:
-            take(request, sender, position)
+            take(request, sender, position, skip=not predecessor_gone)
         else:
             held.setdefault(sender, {})[position] = request
     snapshot.early = [r for waiting in held.values() for _, r in sorted(waiting.items())]
@@ -314,7 +331,7 @@ def order(
 
 def _forget_senders(snapshot: EntitySnapshot, now: datetime, window: timedelta) -> None:
     held = {r.sender for r in snapshot.early}
-    stale = [k for k, (_, t) in snapshot.senders.items() if now - t > window and k not in held]
+    stale = [k for k, (_, t, _) in snapshot.senders.items() if now - t > window and k not in held]
     for key in stale:
         del snapshot.senders[key]
     if len(snapshot.senders) > MAX_SENDERS:
@@ -370,8 +387,8 @@ class DurableEntityContext:
     def set_state(self, state: Any) -> None:
         """Replace the entity's state (JSON-serializable)."""
         self._batch.progress += 1
-        serialization.dumps(state)  # refuse what cannot be stored, in the operation
-        self._batch.state = copy.deepcopy(state)
+        # As stored: what a later batch reads back (refusing what cannot be stored).
+        self._batch.state = serialization.loads(serialization.dumps(state))
         self._batch.exists = True
         self._destruct = False
 
