@@ -1,4 +1,5 @@
-"""The app this project deploys: the bundled durable workflows, plus a few plain functions."""
+"""The app this project deploys: the bundled durable workflows and entities, plus a few plain
+functions."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import logging
 import azure.functions as func
 
 import activities
+import entities
 import orchestration as df
 import workflows
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (*workflows.BLUEPRINTS, *activities.BLUEPRINTS):
+for blueprint in (*workflows.BLUEPRINTS, *activities.BLUEPRINTS, *entities.BLUEPRINTS):
     app.register_functions(blueprint)
 
 

@@ -5,7 +5,7 @@ Paths live below `/{routePrefix}/` (the host reserves `admin/`, and `runtime/web
 belongs to host extensions):
 
 - `orchestrators/{functionName}[/{instanceId}]` and `durabletask/instances/...`
-  (`management.instances`),
+  (`management.instances`), `durabletask/entities/...` (`management.entities`),
 - `v1.0/workflows/dapr/...` (`management.dapr`),
 - `durabletask/openapi.json` (`management.openapi`).
 
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 
 from orchestration.client import INSTANCE_ROUTE, LINK_ROUTE
-from orchestration.functions.management import dapr, instances, openapi
+from orchestration.functions.management import dapr, entities, instances, openapi
 from orchestration.functions.management.common import JSON, LINKED, Handler, base_url, error
 from orchestration.functions.management.validation import BadRequest, parse_instance_id
 
@@ -151,6 +151,12 @@ def register(app: DFApp, engine: Engine) -> None:
             handler,
             level,
         )
+
+    entity_base = f"{entities.ROUTE}/{{entityName}}"
+    entity_item = f"{entity_base}/{{entityKey}}"
+    _add(app, engine, "durable_entities_list", entity_base, "GET", entities.list_entities, level)
+    _add(app, engine, "durable_entity_get", entity_item, "GET", entities.get_entity, level)
+    _add(app, engine, "durable_entity_signal", entity_item, "POST", entities.signal_entity, level)
 
     dapr_base = f"v1.0/workflows/{dapr.COMPONENT}"
     _add(

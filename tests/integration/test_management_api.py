@@ -601,7 +601,8 @@ def test_the_openapi_document_describes_every_route(host: HostProcess) -> None:
     assert "/durabletask/instances/{instanceId}/raiseEvent/{eventName}" in paths
     assert "/v1.0/workflows/dapr/{workflowName}/start" in paths
     assert "/durabletask/links/{instanceId}/raiseEvent/{eventName}" in paths
-    assert len(paths) == 17 + 7  # and the 7 instance paths again, behind link codes
+    assert "/durabletask/entities/{entityName}/{entityKey}" in paths
+    assert len(paths) == 17 + 2 + 7  # and the 7 instance paths again, behind link codes
 
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))

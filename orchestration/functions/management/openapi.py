@@ -42,6 +42,9 @@ _STATUSES = [s.value for s in OrchestrationRuntimeStatus]
 _INSTANCE_ID = _path_param("instanceId", MAX_INSTANCE_ID_LENGTH, "The instance id.")
 _REASON = _query("reason", {"type": "string", "maxLength": MAX_REASON_CHARS}, "Why.")
 _ANY_JSON = {"description": "Any JSON value", "nullable": True}
+_JSON_ANY = {"application/json": {"schema": _ANY_JSON}}
+_ENTITY_NAME = _path_param("entityName", 128, "The entity's name.")
+_ENTITY_KEY = _path_param("entityKey", MAX_INSTANCE_ID_LENGTH - 130, "The entity's key.")
 _JSON_BODY = {"required": False, "content": {"application/json": {"schema": _ANY_JSON}}}
 _CHECK_STATUS = {
     "description": "Started: the check-status payload (management URLs).",
@@ -253,6 +256,45 @@ def document(route_prefix: str) -> dict[str, Any]:
                 },
                 [_INSTANCE_ID, _query("restartWithNewInstanceId", _BOOL, "Default true.")],
             )
+        },
+        "/durabletask/entities/{entityName}": {
+            "get": _operation(
+                "List the entities of one name",
+                {"200": {"description": "A page of entities", "content": _JSON_ANY}},
+                [
+                    _ENTITY_NAME,
+                    _query("fetchState", _BOOL, "Include each entity's state. Default false."),
+                    _query("top", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size."),
+                ],
+            )
+        },
+        "/durabletask/entities/{entityName}/{entityKey}": {
+            "get": _operation(
+                "An entity's state",
+                {
+                    "200": {"description": "The state", "content": _JSON_ANY},
+                    "404": _error("No such entity"),
+                },
+                [_ENTITY_NAME, _ENTITY_KEY],
+            ),
+            "post": _operation(
+                "Signal an entity's operation (the body is its input)",
+                {
+                    "202": {"description": "Accepted"},
+                    "400": _error("Bad operation or input"),
+                    "404": _error("No entity of that name is registered"),
+                    "413": _error("Body too large"),
+                },
+                [
+                    _ENTITY_NAME,
+                    _ENTITY_KEY,
+                    {
+                        **_query("op", {"type": "string", "minLength": 1}, "The operation."),
+                        "required": True,
+                    },
+                ],
+                _JSON_BODY,
+            ),
         },
         "/v1.0/workflows/dapr/{workflowName}/start": {
             "post": _operation(
