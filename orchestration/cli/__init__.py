@@ -1,6 +1,7 @@
 """The command line: `python -m orchestration host [--app-dir DIR] [--port 7071] [--workers N]`,
 and the task hub commands `start`, `status`, `list`, `raise-event`, `terminate`, `suspend`,
-`resume`, `rewind`, `restart`, `purge` and `hub info` (see `orchestration.cli.commands`)."""
+`resume`, `rewind`, `restart`, `purge`, `entity get|signal|list` and `hub info` (see
+`orchestration.cli.commands`)."""
 
 from __future__ import annotations
 
@@ -110,6 +111,10 @@ def _add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     purge.add_argument("--until", help="created at or before: ISO time or age")
     purge.add_argument("--status", action="append", help="final statuses (default: all final)")
     purge.add_argument("--force", action="store_true", help="purge ids even if still running")
+
+    from orchestration.cli import entities
+
+    entities.add_parsers(add("entity", "entity commands: get, signal, list"), common)
 
     hub = add("hub", "task hub commands")
     hub_commands = hub.add_subparsers(dest="hub_command", required=True)

@@ -23,10 +23,12 @@ from orchestration.cli.config import CliError, resolve_target
 from orchestration.client import (
     DurableOrchestrationClient,
     DurableOrchestrationStatus,
+    EntityMetadata,
     InstanceNotFoundError,
     InstanceStateError,
 )
 from orchestration.core import serialization
+from orchestration.core.entities import EntityId, InvalidEntityIdError
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.management.instances import restart_instance
 from orchestration.functions.management.validation import (
@@ -346,6 +348,57 @@ async def hub_info(
     return 0
 
 
+def _entity(args: argparse.Namespace) -> EntityId:
+    try:
+        return EntityId(args.name, args.key)
+    except InvalidEntityIdError as failure:
+        raise CliError(str(failure)) from None
+
+
+async def entity(
+    args: argparse.Namespace, hub: TaskHub, client: DurableOrchestrationClient, out: TextIO
+) -> int:
+    command = args.entity_command
+    if command == "get":
+        target = _entity(args)
+        response = await client.read_entity_state(target)
+        if not response.entity_exists:
+            raise CliError(f"no entity {str(target)!r} in this hub")
+        text = json.dumps(response.entity_state, indent=2)
+        emit(out, args, {"id": str(target), "state": response.entity_state}, text)
+        return 0
+    if command == "signal":
+        target = _entity(args)
+        value = read_json_arg(args.input, "--input")
+        await hub.create_if_not_exists()
+        await client.signal_entity(target, args.operation, value)
+        document = {"id": str(target), "operation": args.operation, "sent": True}
+        emit(out, args, document, f"Signalled {args.operation} to {target}")
+        return 0
+    found: list[EntityMetadata] = []
+    token = None
+    try:
+        while len(found) < args.limit:
+            page, token = await client.list_entities(
+                args.name, min(1000, args.limit), token, fetch_state=args.state
+            )
+            found += page
+            if token is None:
+                break
+    except ResourceNotFound:
+        raise CliError(f"task hub {hub.names.hub!r} does not exist in this storage") from None
+    found = found[: args.limit]
+    headers = ["ENTITY", "UPDATED", "WAITING"] + (["STATE"] if args.state else [])
+    rows = [
+        [str(m.entity_id), render.when(m.last_modified_time), m.backlog]
+        + ([json.dumps(m.state)[:60]] if args.state else [])
+        for m in found
+    ]
+    text = f"{render.table(headers, rows)}\n{len(found)} entit{'y' if len(found) == 1 else 'ies'}"
+    emit(out, args, [m.to_json() for m in found], text)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "start": start,
     "status": status,
@@ -358,6 +411,7 @@ COMMANDS: dict[str, Command] = {
     "restart": restart,
     "purge": purge,
     "hub": hub_info,
+    "entity": entity,
 }
 
 

@@ -55,8 +55,8 @@ class Cli:
     def __call__(self, *argv: str) -> tuple[int, str, str]:
         self.capsys.readouterr()
         command, rest = argv[0], list(argv[1:])
-        if command == "hub":
-            command, rest = "hub", [rest[0], *self.where, *rest[1:]]
+        if command in ("hub", "entity"):
+            rest = [rest[0], *self.where, *rest[1:]]
             code = main([command, *rest])
         else:
             code = main([command, *self.where, *rest])
@@ -243,6 +243,30 @@ def test_purge_by_id_and_by_filter(cli: Cli) -> None:
     assert purged["instancesDeleted"] >= 1
     assert cli("status", done[1])[0] == 1
     assert cli.json("purge", running, "--force") == {"instancesDeleted": 1}
+
+
+def test_entity_signal_get_and_list(cli: Cli) -> None:
+    key = unique("k")
+    code, out, err = cli("entity", "signal", "counter", key, "add", "--input", "2")
+    assert (code, err) == (0, "") and f"Signalled add to @counter@{key}" in out
+    cli("entity", "signal", "counter", key, "add", "--input", "3")
+
+    def settled() -> Any:
+        code, out, _ = cli("entity", "get", "counter", key, "--json")
+        return json.loads(out) if code == 0 and json.loads(out)["state"] == 5 else None
+
+    assert wait_until(settled, 30, 0.1, "the counter to reach 5") == {
+        "id": f"@counter@{key}",
+        "state": 5,
+    }
+    code, out, _ = cli("entity", "list", "counter", "--state")
+    assert code == 0 and f"@counter@{key}" in out and "5" in out
+    listed = cli.json("entity", "list", "counter")
+    assert any(e["id"] == f"@counter@{key}" for e in listed)
+    code, _, err = cli("entity", "get", "counter", unique("none"))
+    assert code == 1 and "no entity" in err
+    code, _, err = cli("entity", "get", "a@b", "k")
+    assert code != 0 and err.startswith("error:")
 
 
 def test_hub_info_shows_queues_and_instances_by_status(cli: Cli, hub_name: str) -> None:

@@ -60,3 +60,12 @@ def flaky(key: str) -> str:
     if _attempts[key] == 1:
         raise RuntimeError("first attempt fails")
     return f"ok after {_attempts[key]}"
+
+
+@app.entity_trigger(context_name="context")
+def counter(context: df.DurableEntityContext) -> None:
+    value = context.get_state(lambda: 0)
+    if context.operation_name == "add":
+        value += int(context.get_input() or 0)
+    context.set_state(value)
+    context.set_result(value)
