@@ -99,3 +99,19 @@ def test_an_anonymous_app_keeps_instance_management_behind_keys(host: HostProces
     assert call(host.url(f"/api/durabletask/instances/{instance}?code={code_param}"))[0] == 401
     assert call(host.url(f"/api/durabletask/instances?code={code_param}"))[0] == 401
     assert wait_for_output(second["statusQueryGetUri"])["output"] == "2 letters"
+
+
+def test_an_apps_entities_work_from_its_client_and_orchestrators(host: HostProcess) -> None:
+    key = unique("c")
+    assert call(host.url(f"/api/counters/{key}")) == (200, {"exists": False, "state": None})
+    assert call(host.url(f"/api/counters/{key}/add"), "POST", 5)[0] == 202
+
+    def counted(expected: int) -> Any:
+        code, body = call(host.url(f"/api/counters/{key}"))
+        return body if code == 200 and body["state"] == expected else None
+
+    assert wait_until(lambda: counted(5), timeout=30) == {"exists": True, "state": 5}
+    code, payload = call(host.url("/api/orchestrators/counter_orchestrator"), "POST", key)
+    assert code == 202
+    status = wait_for_output(payload["statusQueryGetUri"])
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", 8)

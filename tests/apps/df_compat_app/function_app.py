@@ -50,3 +50,46 @@ def measure(word: str) -> int:
 @app.activity_trigger(input_name="total")
 async def render(total: int) -> str:
     return f"{total} letters"
+
+
+# Entities, as the Durable Functions Python docs write them.
+@app.entity_trigger(context_name="context")
+def Counter(context):
+    current_value = context.get_state(lambda: 0)
+    operation = context.operation_name
+    if operation == "add":
+        amount = context.get_input()
+        current_value += amount
+    elif operation == "reset":
+        current_value = 0
+    elif operation == "get":
+        pass
+    context.set_state(current_value)
+    context.set_result(current_value)
+
+
+@app.route(route="counters/{key}/{operation}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def signal_counter(req: func.HttpRequest, client):
+    entity_id = df.EntityId("Counter", req.route_params["key"])
+    body = req.get_body()
+    operation_input = json.loads(body) if body else None
+    await client.signal_entity(entity_id, req.route_params["operation"], operation_input)
+    return func.HttpResponse(status_code=202)
+
+
+@app.route(route="counters/{key}", methods=["GET"])
+@app.durable_client_input(client_name="client")
+async def read_counter(req: func.HttpRequest, client):
+    entity_id = df.EntityId("Counter", req.route_params["key"])
+    response = await client.read_entity_state(entity_id)
+    body = {"exists": response.entity_exists, "state": response.entity_state}
+    return func.HttpResponse(json.dumps(body), mimetype="application/json")
+
+
+@app.orchestration_trigger(context_name="context")
+def counter_orchestrator(context: df.DurableOrchestrationContext):
+    entityId = df.EntityId("Counter", context.get_input())
+    context.signal_entity(entityId, "add", 3)
+    state = yield context.call_entity(entityId, "get")
+    return state
