@@ -20,7 +20,7 @@ import copy
 import dataclasses
 import json
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -473,9 +473,16 @@ class EntityBatch:
         return self._live.progress if self._live is not None else 0
 
     def run(
-        self, snapshot: EntitySnapshot, requests: Sequence[OperationRequest], now: datetime
+        self,
+        snapshot: EntitySnapshot,
+        requests: Sequence[OperationRequest],
+        now: datetime,
+        refused: Mapping[str, FailureDetails] | None = None,
     ) -> BatchOutcome:
-        """Run `requests` in order on `snapshot` (which is not changed); the new snapshot."""
+        """Run `requests` in order on `snapshot` (which is not changed); the new snapshot.
+
+        A request whose id `refused` names is not run: it fails with that failure (a request
+        that could not be processed), and takes its turn, so its sender's next ones run."""
         after = snapshot.copy()
         live = self._live = _Batch(self.name, snapshot)
         outcomes: list[OperationOutcome] = []
@@ -483,7 +490,12 @@ class EntityBatch:
         after.batches += 1
         for request in requests:
             live.progress += 1
-            outcome, sent = self._run_one(live, request)
+            failure = (refused or {}).get(request.id)
+            sent: list[tuple[str, str, str | None]] = []
+            if failure is not None:
+                outcome = OperationOutcome(request, failure=failure)
+            else:
+                outcome, sent = self._run_one(live, request)
             outcomes.append(outcome)
             if not request.signal and request.reply_to is not None:
                 payload = response_payload(outcome.result, outcome.failure)

@@ -101,7 +101,7 @@ class Delivery:
             )
             await self._poison(queue, body, reason)
             if is_entity_instance(decoded.instance_id):
-                await self.orchestrators.entities.refuse(decoded, reason)
+                await self.orchestrators.entities.refuse(decoded, attempts, reason)
                 return
             failure = self.orchestrators.failure_of_blocked(decoded.instance_id) or (
                 FailureDetails("PoisonMessageError", reason)

@@ -96,3 +96,15 @@ def test_an_async_activity_that_blocks_the_loop_is_named_in_the_log(host: HostPr
     assert "async activity 'blocking_async'" in log
     assert f"instance {payload['id']!r}" in log
     assert "time.sleep(3)" in log
+
+
+def test_an_entity_operation_that_never_returns_fails_its_call_and_the_entity_lives_on(
+    host: HostProcess,
+) -> None:
+    payload = post(host, "call_stuck")
+    final = finished(payload["statusQueryGetUri"], 60)
+    assert final["runtimeStatus"] == "Completed", final
+    assert final["output"] == {"error": "PoisonMessageError", "then": "fine"}
+    log = host.log()
+    assert "while context.operation_name:" in log  # where it looped
+    assert "entity operation 'hang' dropped" in log

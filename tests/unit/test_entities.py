@@ -295,3 +295,14 @@ def test_replaying_entity_requests_is_deterministic() -> None:
     assert [a.input for a in again.entity_requests_to_resend()] == [
         a.input for a in session.entity_requests_to_resend()
     ]
+
+
+def test_a_refused_request_fails_without_running_and_takes_its_turn() -> None:
+    batch = EntityBatch(EntityId("Counter", "k"), counter)
+    failure = FailureDetails("PoisonMessageError", "gave up")
+    outcome = batch.run(
+        EntitySnapshot(), [call("add", 2, "a"), call("add", 5, "b")], T0, {"b": failure}
+    )
+    assert outcome.snapshot.state == "2"
+    answer_b = next(m.input for m in outcome.messages if m.event_name == response_event("b"))
+    assert read_response(answer_b) == (None, failure)

@@ -31,8 +31,6 @@ from orchestration.core.entities import (
     OperationRequest,
     entity_id_of,
     order,
-    response_event,
-    response_payload,
 )
 from orchestration.core.history import EventRaised, FailureDetails
 from orchestration.core.status import OrchestrationRuntimeStatus
@@ -94,13 +92,20 @@ class EntityWorker:
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
 
     # -- one batch of arrivals ------------------------------------------------------------
-    async def process(self, instance_id: str, arrivals: list[Arrival]) -> None:
-        """Apply the arrivals' requests; returns once committed and their messages sent."""
+    async def process(
+        self,
+        instance_id: str,
+        arrivals: list[Arrival],
+        refused: dict[str, FailureDetails] | None = None,
+    ) -> None:
+        """Apply the arrivals' requests; returns once committed and their messages sent.
+
+        The requests `refused` names (by id) are not run: they fail with that failure."""
         patience = OutagePatience(self.options.outage_patience)
         conflicts = 0
         while True:
             try:
-                messages = await self._commit(instance_id, arrivals)
+                messages = await self._commit(instance_id, arrivals, refused or {})
                 break
             except ConcurrencyError:
                 self._cache.pop(instance_id, None)
@@ -157,7 +162,9 @@ class EntityWorker:
                 suspect.add(request.id)
         return requests, suspect
 
-    async def _commit(self, instance_id: str, arrivals: list[Arrival]) -> list[EntityMessage]:
+    async def _commit(
+        self, instance_id: str, arrivals: list[Arrival], refused: dict[str, FailureDetails]
+    ) -> list[EntityMessage]:
         entry = await self._load(instance_id)
         requests, suspect = self._requests(arrivals)
         resend: dict[str, EntityMessage] = {}
@@ -192,7 +199,7 @@ class EntityWorker:
         function = self.registry.entity(entity.name)
         batch = EntityBatch(entity, function)
         outcome = await self.steps.run(
-            instance_id, batch, functools.partial(batch.run, snapshot, ready, now)
+            instance_id, batch, functools.partial(batch.run, snapshot, ready, now, refused)
         )
         state = entry.state
         after = replace(
@@ -250,8 +257,9 @@ class EntityWorker:
 
         await self.outbox.send_all(instance_id, messages, send_one)
 
-    async def refuse(self, message: ControlMessage, reason: str) -> None:
-        """A request that could not be processed (poisoned): a waiting caller gets a failure."""
+    async def refuse(self, message: ControlMessage, attempts: int, reason: str) -> None:
+        """A request that could not be processed (poisoned): it fails without running, in
+        its turn (its sender's later requests then run), and a waiting caller is told why."""
         self._cache.pop(message.instance_id, None)
         event = message.event
         if not isinstance(event, EventRaised) or event.name != ENTITY_OPERATION:
@@ -266,17 +274,9 @@ class EntityWorker:
             reason,
             extra={"instance_id": message.instance_id, "event": "poison"},
         )
-        if request.signal or request.reply_to is None:
-            return
+        arrival = Arrival(message, attempts, asyncio.get_running_loop().create_future())
         failure = FailureDetails("PoisonMessageError", reason)
-        answer = EntityMessage(
-            request.reply_to,
-            response_event(request.id),
-            response_payload(failure=failure),
-            f"{request.id}:response",
-            request.reply_execution,
-        )
-        await self.send(message.instance_id, [answer])
+        await self.process(message.instance_id, [arrival], {request.id: failure})
 
     def forget(self, instance_id: str) -> None:
         self._cache.pop(instance_id, None)

@@ -61,3 +61,21 @@ def add_one(value: int) -> int:
 async def blocking_async(value: int) -> int:
     time.sleep(3)
     return value
+
+
+@app.entity_trigger(context_name="context")
+def stuck(context: df.DurableEntityContext) -> None:
+    if context.operation_name == "hang":
+        while context.operation_name:
+            pass
+    context.set_result("fine")
+
+
+@app.orchestration_trigger(context_name="context")
+def call_stuck(context: df.DurableOrchestrationContext) -> Any:
+    try:
+        yield context.call_entity(df.EntityId("stuck", context.instance_id), "hang")
+    except df.TaskFailedError as error:
+        fine = yield context.call_entity(df.EntityId("stuck", context.instance_id), "get")
+        return {"error": error.failure.error_type, "then": fine}
+    return "returned"
