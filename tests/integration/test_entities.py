@@ -4,9 +4,11 @@ storage (its state past the payload threshold, its batch rows) on Azurite in thi
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -179,5 +181,46 @@ async def test_state_past_the_payload_threshold_lives_in_a_blob(azurite: Storage
         # Each batch left a row of what it applied (the look-up for copies).
         batches = await EntityStore(hub).applied("@journal@big")
         assert sum(len(b.request_keys) for b in batches) == 21
+    finally:
+        await hub.close()
+
+
+def tally(context: df.DurableEntityContext) -> None:
+    context.set_state(context.get_state(lambda: 0) + 1)
+
+
+async def test_a_backlog_of_thousands_commits_in_batches_on_azurite(azurite: Storage) -> None:
+    """3,000 queued requests handed over at once: their ids would overflow one batch row's
+    property (32k characters), so they commit in several batches, each exactly once."""
+    from orchestration.core.entities import ENTITY_OPERATION, OperationRequest
+    from orchestration.core.history import EventRaised
+    from orchestration.functions.orchestrator import OrchestratorWorker
+    from orchestration.functions.orchestrator.inbox import Arrival
+    from orchestration.storage.messages import ControlMessage
+
+    hub = TaskHub.from_connection_string(azurite.connection_string, f"T{uuid.uuid4().hex[:12]}")
+    await hub.create_if_not_exists()
+    try:
+        registry = Registry()
+        registry.add_entity("tally", tally)
+        worker = OrchestratorWorker(hub, registry)
+        loop = asyncio.get_running_loop()
+        now = datetime.now(UTC)
+        arrivals = []
+        for i in range(3000):
+            request = OperationRequest(f"req-{i}", "add", sent_at=now)
+            event = EventRaised(-1, now, ENTITY_OPERATION, request.to_json())
+            message = ControlMessage("@tally@backlog", event, None, request.id)
+            arrivals.append(Arrival(message, 1, loop.create_future()))
+        await worker.entities.process("@tally@backlog", arrivals)
+        # The same requests again, as a redelivery would bring them: none runs twice.
+        again = [Arrival(a.message, 2, loop.create_future()) for a in arrivals[:700]]
+        await worker.entities.process("@tally@backlog", again)
+        client = DurableOrchestrationClient(hub)
+        response = await client.read_entity_state(df.EntityId("tally", "backlog"))
+        assert response.entity_state == 3000
+        batches = await EntityStore(hub).applied("@tally@backlog")
+        assert len(batches) >= 6 and sum(len(b.request_keys) for b in batches) == 3000
+        worker.steps.close()
     finally:
         await hub.close()

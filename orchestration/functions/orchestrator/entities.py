@@ -54,6 +54,7 @@ log = logging.getLogger("orchestration.entities")
 
 MAX_COMMIT_ATTEMPTS = 16
 RECENT_KEYS = 5000  # request keys of this process's recent batches, per entity
+MAX_BATCH = 500  # requests per commit
 
 
 @dataclass
@@ -100,7 +101,17 @@ class EntityWorker:
     ) -> None:
         """Apply the arrivals' requests; returns once committed and their messages sent.
 
-        The requests `refused` names (by id) are not run: they fail with that failure."""
+        The requests `refused` names (by id) are not run: they fail with that failure. At
+        most MAX_BATCH requests go into one commit (its row lists their ids)."""
+        for start in range(0, max(len(arrivals), 1), MAX_BATCH):
+            await self._process(instance_id, arrivals[start : start + MAX_BATCH], refused)
+
+    async def _process(
+        self,
+        instance_id: str,
+        arrivals: list[Arrival],
+        refused: dict[str, FailureDetails] | None,
+    ) -> None:
         patience = OutagePatience(self.options.outage_patience)
         conflicts = 0
         while True:
