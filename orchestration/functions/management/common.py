@@ -21,7 +21,7 @@ import azure.functions as func
 
 from orchestration.azure.errors import RequestTooLarge, StorageError
 from orchestration.client import DurableOrchestrationClient
-from orchestration.functions.management.validation import BadRequest
+from orchestration.functions.management.validation import BadRequest, decode_token, encode_token
 from orchestration.storage.hub import ConcurrencyError
 from orchestration.storage.names import InvalidNameError
 
@@ -59,6 +59,20 @@ def answer(
     return func.HttpResponse(
         json.dumps(body, allow_nan=False), status_code=status, mimetype=JSON, headers=headers or {}
     )
+
+
+CONTINUATION = "x-ms-continuation-token"
+
+
+def page_token(request: func.HttpRequest) -> tuple[str, str | None] | None:
+    """The continuation token a paged request sent back (400 when it is not ours)."""
+    return decode_token(request.headers.get(CONTINUATION))
+
+
+def page_answer(items: list[Any], next_token: Any) -> func.HttpResponse:
+    """A page of a listing; the next page's token in the header, when there is one."""
+    encoded = encode_token(next_token)
+    return answer(items, 200, {CONTINUATION: encoded} if encoded is not None else None)
 
 
 def iso(value: datetime | None) -> str | None:

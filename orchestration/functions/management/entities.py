@@ -19,12 +19,12 @@ from orchestration.functions.management.common import (
     client_for,
     error,
     guarded,
+    page_answer,
+    page_token,
     route_value,
 )
 from orchestration.functions.management.validation import (
     BadRequest,
-    decode_token,
-    encode_token,
     parse_bool,
     parse_event_name,
     parse_function_name,
@@ -82,15 +82,12 @@ async def list_entities(engine: Engine, request: func.HttpRequest) -> func.HttpR
     params = request.params
     fetch_state = parse_bool(params, "fetchState", False)
     top = parse_top(params) or DEFAULT_PAGE
-    token = decode_token(request.headers.get("x-ms-continuation-token"))
     client = await client_for(engine, request)
-    found, next_token = await client.list_entities(name, top, token, fetch_state=fetch_state)
-    headers = {}
-    encoded = encode_token(next_token)
-    if encoded is not None:
-        headers["x-ms-continuation-token"] = encoded
+    found, next_token = await client.list_entities(
+        name, top, page_token(request), fetch_state=fetch_state
+    )
     entities = [m.to_json() for m in found]
     if not fetch_state:
         for entry in entities:
             entry.pop("state", None)
-    return answer(entities, 200, headers)
+    return page_answer(entities, next_token)

@@ -31,14 +31,14 @@ from orchestration.functions.management.common import (
     client_for,
     error,
     guarded,
+    page_answer,
+    page_token,
     query_values,
     route_value,
 )
 from orchestration.functions.management.validation import (
     BadRequest,
     InstanceQuery,
-    decode_token,
-    encode_token,
     parse_bool,
     parse_event_name,
     parse_function_name,
@@ -153,16 +153,12 @@ async def list_instances(engine: Engine, request: func.HttpRequest) -> func.Http
     query = InstanceQuery.from_params(params, query_values(request, "runtimeStatus"))
     show_input = parse_bool(params, "showInput", True)
     top = parse_top(params) or DEFAULT_PAGE
-    token = decode_token(request.headers.get("x-ms-continuation-token"))
+    token = page_token(request)
     client = await client_for(engine, request)
     hub = (await engine.runtime()).hub
     states, next_token = await hub.query_states(query.filter(), top, token)
     statuses = [await client.status_of(state, show_input=show_input) for state in states]
-    headers = {}
-    encoded = encode_token(next_token)
-    if encoded is not None:
-        headers["x-ms-continuation-token"] = encoded
-    return answer([s.to_json() for s in statuses], 200, headers)
+    return page_answer([s.to_json() for s in statuses], next_token)
 
 
 @guarded
