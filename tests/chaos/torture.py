@@ -4,11 +4,15 @@
 
 N host processes of tests/apps/chaos_app share one Azurite that persists to disk. The harness
 starts M orchestrations (chains, fan-outs, timers, external events, sub-orchestrations,
-retries), raises their external events, SIGKILLs a random host every few seconds and
+retries, and orchestrations adding to a few shared `counter` entities by signals and calls),
+raises their external events, SIGKILLs a random host every few seconds and
 restarts it, and stops and restarts Azurite once (same ports, same data). When every instance
-has finished, or the deadline has passed, it stops the hosts and checks every instance: its
-final status and output, no duplicated history event, every result applied once, every
-activity run. The figures go to stdout and to a JSON file.
+has finished, or the deadline has passed, it waits (still killing hosts) until the counters
+hold what was added to them, signals being one-way, or `counter_settle` seconds have passed;
+it stops the hosts and checks every instance: its final status and output, no duplicated
+history event, every result applied once, every activity run, every counter exact (no add
+lost or doubled; if one is, the requests that were, from the entity's batch rows). The
+figures go to stdout and to a JSON file.
 """
 
 from __future__ import annotations
@@ -30,10 +34,26 @@ from typing import Any
 
 from orchestration.azure import OutcomeUnknown
 from orchestration.client import DurableOrchestrationClient
+from orchestration.core.entities import EntityId
+from orchestration.storage.entities import EntityStore, request_key
 from orchestration.storage.hub import InstanceExistsError, TaskHub
 from tests.chaos.cluster import HostProc, Storage
-from tests.chaos.verify import Verdict, check_instance, check_ledger, read_ledger
-from tests.chaos.workload import Spec, make_workload
+from tests.chaos.verify import (
+    ENTITY_OPERATION,
+    Verdict,
+    check_counters,
+    check_instance,
+    check_ledger,
+    counter_exact,
+    read_ledger,
+)
+from tests.chaos.workload import (
+    ENTITY_ORCHESTRATOR,
+    Spec,
+    counter_keys,
+    counter_totals,
+    make_workload,
+)
 
 log = logging.getLogger("chaos")
 
@@ -58,6 +78,9 @@ class Config:
     # event may reach an instance before its start does (see the engine bug reproduced by
     # test_an_event_processed_before_the_start_message_is_not_lost).
     events_after_start: bool = False
+    # Once every instance has finished, how long the counters may take to reach their
+    # expected values (a signal is one-way: the last ones may still be on their way).
+    counter_settle: float = 60.0
     work_dir: Path | None = None
     keep_work_dir: bool = False
     json_path: Path | None = None
@@ -89,6 +112,9 @@ class Figures:
     resend_log_lines: int = 0
     tracebacks_in_host_logs: int = 0
     poison_messages: dict[str, int] = field(default_factory=dict)
+    entity_orchestrations: int = 0
+    # Seconds from the last instance finished to every counter as expected (None: never).
+    counters_settled_after: float | None = None
     verdict: dict[str, Any] = field(default_factory=dict)
     ok: bool = False
 
@@ -106,6 +132,7 @@ class Torture:
         self.stop_chaos = asyncio.Event()
         self.killing = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self.counter_keys: list[str] = []
 
     def _spawn(self, coroutine: Any) -> None:
         """Run in the background, keeping a reference (the loop holds only a weak one)."""
@@ -285,7 +312,10 @@ class Torture:
         self.storage_up.set()
         hub = TaskHub.from_connection_string(connection, hub_name)
         client = DurableOrchestrationClient(hub)
-        specs = make_workload(config.instances, config.seed, prefix=f"{hub_name[-4:]}-")
+        prefix = f"{hub_name[-4:]}-"
+        specs = make_workload(config.instances, config.seed, prefix=prefix)
+        self.counter_keys = counter_keys(prefix)
+        figures.entity_orchestrations = sum(1 for s in specs if s.name == ENTITY_ORCHESTRATOR)
         figures.instances = len(specs)
         figures.sub_orchestrations = sum(len(s.children) for s in specs)
         figures.by_kind = dict(Counter(s.name for s in specs))
@@ -351,12 +381,97 @@ class Torture:
             figures.stuck = len(open_ids)
             figures.stuck_ids = sorted(open_ids)[:50]
             figures.finished = len(specs) + figures.sub_orchestrations - len(open_ids)
+            if not open_ids:
+                await self._settle_counters(client, counter_totals(specs), deadline)
         finally:
             self.stop_chaos.set()
             if chaos_task is not None:
                 await chaos_task
             async with self.killing:
                 await asyncio.gather(*(asyncio.to_thread(h.terminate, 30) for h in self.hosts))
+
+    async def _read_counters(
+        self, client: DurableOrchestrationClient, deadline: float
+    ) -> dict[str, int | None]:
+        """Every counter's value (None: the entity does not exist)."""
+
+        async def read(key: str) -> int | None:
+            response = await self._retry(
+                f"read counter {key}",
+                lambda: client.read_entity_state(EntityId("counter", key)),
+                deadline,
+            )
+            return response.entity_state if response.entity_exists else None
+
+        values = await asyncio.gather(*(read(key) for key in self.counter_keys))
+        return dict(zip(self.counter_keys, values, strict=True))
+
+    async def _settle_counters(
+        self, client: DurableOrchestrationClient, expected: dict[str, int], deadline: float
+    ) -> None:
+        """Poll the counters until each holds what was added to it or `counter_settle`
+        seconds have passed (hosts are still killed meanwhile)."""
+        started = time.monotonic()
+        until = min(deadline, started + self.config.counter_settle)
+        actual: dict[str, int | None] = {}
+        while True:
+            try:
+                actual = await self._read_counters(client, until)
+            except Exception as error:
+                log.info("reading the counters failed (%s)", type(error).__name__)
+            if actual and all(
+                counter_exact(expected.get(k, 0), actual.get(k)) for k in self.counter_keys
+            ):
+                self.figures.counters_settled_after = round(time.monotonic() - started, 1)
+                return
+            if time.monotonic() > until:
+                log.warning("counters not as expected after %.0f s: %s", until - started, actual)
+                return
+            await asyncio.sleep(0.5)
+
+    async def _requests_not_once(
+        self, hub: TaskHub, specs: list[Spec], histories: dict[str, list[dict[str, Any]]]
+    ) -> tuple[dict[str, list[str]], int]:
+        """For each counter, the requests its entity's batch rows show applied other than
+        once: the requests sent to it (from the senders' histories) against the request keys
+        of its committed batches (kept for the reorder window, 30 minutes); and how many
+        requests were looked up."""
+        store = EntityStore(hub)
+        found: dict[str, list[str]] = {}
+        checked = 0
+        for key in self.counter_keys:
+            entity = str(EntityId("counter", key))
+            sent: dict[str, dict[str, Any]] = {}  # request key -> the request
+            for spec in specs:
+                for event in histories.get(spec.instance_id, []):
+                    if event["EventType"] != "EventSent" or event.get("Name") != ENTITY_OPERATION:
+                        continue
+                    if event.get("InstanceId") != entity:
+                        continue
+                    body = event.get("Input")
+                    if isinstance(body, str):
+                        body = json.loads(body)
+                    if isinstance(body, dict) and "id" in body:
+                        sent[request_key(str(body["id"]))] = body
+            applied: dict[str, list[str]] = {}
+            for row in await store.batches(entity):
+                for applied_key in str(row.get("Requests") or "").split(","):
+                    if applied_key:
+                        applied.setdefault(applied_key, []).append(str(row["RowKey"]))
+            checked += len(sent)
+            lines: list[str] = []
+            for request, body in sorted(sent.items(), key=lambda item: item[1]["id"]):
+                rows = applied.get(request, [])
+                if len(rows) != 1:
+                    lines.append(
+                        f"request {body['id']} ({body.get('op')}, position {body.get('pos')}) "
+                        f"applied {len(rows)} times {[_row_time(r) for r in rows]}"
+                    )
+            unknown = sorted(set(applied) - set(sent))
+            if unknown:
+                lines.append(f"{len(unknown)} applied request(s) no sender's history sent")
+            found[key] = lines
+        return found, checked
 
     async def _verify(
         self, hub: TaskHub, client: DurableOrchestrationClient, specs: list[Spec], ledger: Path
@@ -384,10 +499,21 @@ class Torture:
             )
             targets += [(child, "Completed", output, None, None) for child, output in spec.children]
         statuses = await asyncio.gather(*(status_of(t[0]) for t in targets))
+        histories: dict[str, list[dict[str, Any]]] = {}
         for (instance_id, status_name, output, raised, uncertain), status in zip(
             targets, statuses, strict=True
         ):
             check_instance(verdict, instance_id, status, status_name, output, raised, uncertain)
+            histories[instance_id] = (status.history or []) if status is not None else []
+        expected = counter_totals(specs)
+        actual = await self._read_counters(client, deadline)
+        not_once, checked = await self._retry(
+            "read the entities' batches",
+            lambda: self._requests_not_once(hub, specs, histories),
+            deadline,
+        )
+        operations = sum(s.expected_output["ops"] for s in specs if s.name == ENTITY_ORCHESTRATOR)
+        check_counters(verdict, expected, actual, operations, not_once, checked)
         keys = [key for spec in specs for key in spec.activity_keys]
         keys += [f"{child}:0" for spec in specs for child, _ in spec.children]
         check_ledger(verdict, read_ledger(ledger), keys)
@@ -401,6 +527,17 @@ class Torture:
             text = host.log_path.read_text(errors="replace") if host.log_path.exists() else ""
             self.figures.resend_log_lines += len(re.findall(r"re-sending \d+ open work", text))
             self.figures.tracebacks_in_host_logs += text.count("Traceback (most recent call")
+
+
+def _row_time(row_key: str) -> str:
+    """A batch row's key (`applied-<ms>-<batch>`) as `HH:MM:SS,mmm #batch`, the host logs'
+    clock."""
+    parts = row_key.split("-")
+    try:
+        at = time.strftime("%H:%M:%S", time.localtime(int(parts[1]) / 1000))
+        return f"{at},{int(parts[1]) % 1000:03d} #{int(parts[2])}"
+    except (IndexError, ValueError):
+        return row_key
 
 
 def print_figures(figures: Figures) -> None:
@@ -426,6 +563,15 @@ def print_figures(figures: Figures) -> None:
         f"  history events {verdict.get('history_events')}, activity executions "
         f"{verdict.get('activity_executions')} for {verdict.get('activity_keys')} keys "
         f"(re-runs {verdict.get('activity_reruns')}), poison {figures.poison_messages}",
+        f"  entity orchestrations {figures.entity_orchestrations}, entity operations "
+        f"{verdict.get('entity_operations')}, counters expected/actual "
+        + ", ".join(
+            f"{key.rsplit('-', 1)[-1]}: {c['expected']}/{c['actual']}"
+            for key, c in (verdict.get("counters") or {}).items()
+        )
+        + f"; requests applied once checked {verdict.get('entity_requests_checked')}, "
+        f"problems {verdict.get('wrong_counters')}; settled after "
+        f"{figures.counters_settled_after} s",
     ]
     for problem in verdict.get("problems", [])[:20]:
         lines.append(f"  PROBLEM {problem}")

@@ -1,16 +1,21 @@
 """Checks of the design's rules on finished instances: final status and output, no duplicated
-history event, every result applied once, every activity run (at least once).
+history event, every result applied once, every activity run (at least once), and every
+operation on the shared `counter` entities applied exactly once (their final values).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEDULING = ("TaskScheduled", "TimerCreated", "SubOrchestrationInstanceCreated")
+SCHEDULING = ("TaskScheduled", "TimerCreated", "SubOrchestrationInstanceCreated", "EventSent")
+# A call's answer comes back as an event named after its request (orchestration.core.entities).
+ENTITY_OPERATION = "@op"
+RESPONSE_PREFIX = "@response:"
 RESULTS = {
     "TaskCompleted": ("TaskScheduled", "TaskScheduledId"),
     "TaskFailed": ("TaskScheduled", "TaskScheduledId"),
@@ -59,11 +64,34 @@ def history_problems(
         if count > 1:
             problems.append(f"{count} results applied for {origin} {target}")
     events = Counter(e.get("Name") for e in history if e["EventType"] == "EventRaised")
+    sent = [e for e in history if e["EventType"] == "EventSent"]
+    calls = {request_id_of(e) for e in sent}
+    with_inputs = any("Input" in e for e in sent)  # else read without payloads
+    for name, count in events.items():
+        if not isinstance(name, str) or not name.startswith(RESPONSE_PREFIX):
+            continue
+        if count > 1:
+            problems.append(f"entity answer {name} applied {count} times")
+        if with_inputs and name[len(RESPONSE_PREFIX) :] not in calls:
+            problems.append(f"entity answer {name} for a request never sent")
     for name, count in (raised or {}).items():
         extra = (uncertain or {}).get(name, 0)
         if not count <= events[name] <= count + extra:
             problems.append(f"event {name!r} raised {count} time(s), in history {events[name]}")
     return problems
+
+
+def request_id_of(event: Mapping[str, Any]) -> str | None:
+    """The id of the entity operation request an EventSent carries (None: another event)."""
+    if event.get("Name") != ENTITY_OPERATION:
+        return None
+    request = event.get("Input")
+    if isinstance(request, str):  # history read without its payloads decoded
+        try:
+            request = json.loads(request)
+        except ValueError:
+            return None
+    return str(request["id"]) if isinstance(request, dict) and "id" in request else None
 
 
 def read_ledger(folder: Path) -> Counter[tuple[str, str]]:
@@ -91,6 +119,12 @@ class Verdict:
     activity_keys: int = 0
     activity_executions: int = 0
     activity_reruns: int = 0
+    # Shared counter entities: key -> {"expected": n, "actual": n or None (no such entity)}.
+    counters: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    wrong_counters: list[str] = field(default_factory=list)
+    entity_operations: int = 0
+    # Requests the senders' histories hold, looked up in the entities' batch rows.
+    entity_requests_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -99,6 +133,7 @@ class Verdict:
             or self.wrong_output
             or self.duplicated_history
             or self.activities_never_run
+            or self.wrong_counters
         )
 
     def summary(self) -> dict[str, Any]:
@@ -113,8 +148,13 @@ class Verdict:
             "activity_keys": self.activity_keys,
             "activity_executions": self.activity_executions,
             "activity_reruns": self.activity_reruns,
+            "entity_operations": self.entity_operations,
+            "counters": self.counters,
+            "entity_requests_checked": self.entity_requests_checked,
+            "wrong_counters": len(self.wrong_counters),
             "problems": (
-                self.wrong_status
+                self.wrong_counters
+                + self.wrong_status
                 + self.wrong_output
                 + self.duplicated_history
                 + self.activities_never_run
@@ -172,3 +212,37 @@ def check_ledger(
     verdict.activity_reruns = sum(
         max(0, count - 1) for (name, _), count in runs.items() if name != "flaky"
     )
+
+
+def counter_exact(expected: int, actual: int | None) -> bool:
+    """A counter holds exactly what was added to it (None, no entity: nothing was)."""
+    return actual == expected or (actual is None and expected == 0)
+
+
+def check_counters(
+    verdict: Verdict,
+    expected: Mapping[str, int],
+    actual: Mapping[str, int | None],
+    operations: int = 0,
+    not_once: Mapping[str, list[str]] | None = None,
+    requests_checked: int = 0,
+) -> None:
+    """Each shared counter must hold exactly the sum of the adds sent to it (None: the
+    entity does not exist), and each request sent to it must be in exactly one of its
+    committed batches: `not_once` names, per counter, the requests that were not (lost,
+    doubled, or applied but never sent)."""
+    verdict.entity_operations = operations
+    verdict.entity_requests_checked = requests_checked
+    for key in sorted(set(expected) | set(actual)):
+        want, got = expected.get(key, 0), actual.get(key)
+        verdict.counters[key] = {"expected": want, "actual": got}
+        if not counter_exact(want, got):
+            if got is None:
+                what = f"no such entity: all {want} add(s) lost"
+            elif got < want:
+                what = f"{want - got} add(s) lost"
+            else:
+                what = f"{got - want} add(s) too many (doubled)"
+            verdict.wrong_counters.append(f"counter {key}: expected {want}, actual {got} ({what})")
+        for line in (not_once or {}).get(key, [])[:20]:
+            verdict.wrong_counters.append(f"counter {key}: {line}")

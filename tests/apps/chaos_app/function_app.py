@@ -17,6 +17,11 @@ Expected outputs (see tests/chaos/workload.py, which computes them):
 - event {}: {"got": data} with the data the harness raised as event "Go";
 - parent {"children": k}: [k+1 for ...] - k `chain` sub-orchestrations, ids "{id}:c{j}";
 - retry {"failures": f}: "ok {key}" - `flaky` fails its first f executions, retried;
+- tally {"steps": [...], "max"?: {key: n}}: {"ops": operations sent, "added": {key: adds}} -
+  the steps drive the shared `counter` entities (signals, calls alone or in task_all, a
+  rolled-back `boom`, echo activities); every value a call returns is checked against what
+  this orchestration sent before it (its requests run in order) and against the counter's
+  final value `max` (more means an operation ran twice): a "problems" list when one fails;
 - versioned / stable: the changed-deployment test's pair.
 """
 
@@ -115,6 +120,91 @@ def retry(context: df.DurableOrchestrationContext) -> Any:
     result = yield context.call_activity_with_retry(
         "flaky", options, {"k": context.instance_id, "failures": failures}
     )
+    return result
+
+
+@app.entity_trigger(context_name="context")
+def counter(context: df.DurableEntityContext) -> None:
+    """A shared counter: `add` n returns the new value, `get` the value, `boom` changes the
+    state and raises (the change must be rolled back)."""
+    value = context.get_state(lambda: 0)
+    operation = context.operation_name
+    if operation == "add":
+        value += int(context.get_input())
+        context.set_state(value)
+        context.set_result(value)
+    elif operation == "get":
+        context.set_result(value)
+    elif operation == "boom":
+        context.set_state(value + 1000)
+        raise ValueError("boom: failing on purpose, the state change must be rolled back")
+    else:
+        raise ValueError(f"counter: unknown operation {operation!r}")
+
+
+@app.orchestration_trigger(context_name="context")
+def tally(context: df.DurableOrchestrationContext) -> Any:
+    """Steps (see tests/chaos/workload.py): ["signal", key, n], ["call", [[key, n], ...]]
+    (the calls in one task_all), ["get", key], ["boom", key], ["activity"]."""
+    data = context.get_input()
+    top: dict[str, int] | None = data.get("max")
+    own: dict[str, int] = {}  # adds this orchestration sent, per counter
+    seen: dict[str, tuple[int, int]] = {}  # per counter: the value last read, own adds then
+    problems: list[str] = []
+    ops = 0
+
+    def observe(step: int, key: str, value: Any, mine: int) -> None:
+        last, mine_then = seen.get(key, (0, 0))
+        if not isinstance(value, int) or value < last + (mine - mine_then):
+            problems.append(
+                f"step {step}: {key} read {value!r}, below {last} (read before) + "
+                f"{mine - mine_then} (own adds since)"
+            )
+        elif top is not None and value > top.get(key, 0):
+            problems.append(f"step {step}: {key} read {value}, above its final {top.get(key)}")
+        if isinstance(value, int):
+            seen[key] = (value, mine)
+
+    def target(key: str) -> df.EntityId:
+        return df.EntityId("counter", key)
+
+    for index, step in enumerate(data["steps"]):
+        kind = step[0]
+        if kind == "signal":
+            _, key, amount = step
+            context.signal_entity(target(key), "add", amount)
+            own[key] = own.get(key, 0) + amount
+            ops += 1
+        elif kind == "call":
+            sent: list[tuple[str, int]] = []
+            tasks = []
+            for key, amount in step[1]:
+                tasks.append(context.call_entity(target(key), "add", amount))
+                own[key] = own.get(key, 0) + amount
+                sent.append((key, own[key]))
+                ops += 1
+            values = yield context.task_all(tasks)
+            for (key, mine), value in zip(sent, values, strict=True):
+                observe(index, key, value, mine)
+        elif kind == "get":
+            key = step[1]
+            value = yield context.call_entity(target(key), "get")
+            ops += 1
+            observe(index, key, value, own.get(key, 0))
+        elif kind == "boom":
+            ops += 1
+            try:
+                yield context.call_entity(target(step[1]), "boom")
+                problems.append(f"step {index}: boom on {step[1]} did not fail")
+            except df.TaskFailedError:
+                pass
+        elif kind == "activity":
+            yield context.call_activity(
+                "echo", {"k": f"{context.instance_id}:e{index}", "v": index}
+            )
+    result: dict[str, Any] = {"ops": ops, "added": own}
+    if problems:
+        result["problems"] = problems
     return result
 
 
