@@ -55,9 +55,12 @@ async def sweep(hub: TaskHub, repair_after: timedelta, now: datetime) -> None:
         await hub.send_control(timer, fire_at - now)
         await hub.delete_far_timer(row)
     cutoff = now - repair_after
+    # Entities are never quiet-stuck (their requests wait on the queue): only a wake-up
+    # time (a held-back request to release) makes the sweep wake one.
     stale = (
         f"(RuntimeStatus eq 'Running' or RuntimeStatus eq 'Pending') and "
-        f"(LastUpdatedTime lt {odata_datetime(cutoff)} or WakeAt lt {odata_datetime(now)})"
+        f"((LastUpdatedTime lt {odata_datetime(cutoff)} and (Name lt '@' or Name ge 'A')) "
+        f"or WakeAt lt {odata_datetime(now)})"
     )
     async for state in hub.iterate_states(stale):
         if state.next_repair_at is not None and state.next_repair_at > now:

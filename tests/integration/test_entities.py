@@ -224,3 +224,44 @@ async def test_a_backlog_of_thousands_commits_in_batches_on_azurite(azurite: Sto
         worker.steps.close()
     finally:
         await hub.close()
+
+
+async def test_the_sweeper_wakes_an_entity_only_to_release_a_held_request(
+    azurite: Storage,
+) -> None:
+    from datetime import timedelta
+
+    from orchestration.core.entities import ENTITY_OPERATION, REORDER_WINDOW, OperationRequest
+    from orchestration.core.history import EventRaised
+    from orchestration.functions.orchestrator import OrchestratorWorker
+    from orchestration.functions.orchestrator.inbox import Arrival
+    from orchestration.functions.triggers import sweep
+    from orchestration.storage.messages import ControlMessage
+
+    hub = TaskHub.from_connection_string(azurite.connection_string, f"T{uuid.uuid4().hex[:12]}")
+    await hub.create_if_not_exists()
+    try:
+        registry = Registry()
+        registry.add_entity("tally", tally)
+        worker = OrchestratorWorker(hub, registry)
+        loop = asyncio.get_running_loop()
+        now = datetime.now(UTC)
+
+        async def hand_over(entity: str, request: OperationRequest) -> None:
+            event = EventRaised(-1, now, ENTITY_OPERATION, request.to_json())
+            message = ControlMessage(entity, event, None, request.id)
+            await worker.entities.process(entity, [Arrival(message, 1, loop.create_future())])
+
+        await hand_over("@tally@idle", OperationRequest("a", "add", sent_at=now))
+        # Position 1 of a sender whose position 0 has not come: held back.
+        early = OperationRequest("b", "add", sender="s", position=1, sent_at=now, previous_at=now)
+        await hand_over("@tally@held", early)
+        control = hub.names.control_queue
+        await sweep(hub, timedelta(0), now + timedelta(minutes=1))
+        assert await hub.queues.approximate_count(control) == 0  # nothing to do: no wake-up
+        await sweep(hub, timedelta(0), now + REORDER_WINDOW + timedelta(minutes=1))
+        woken = await hub.receive(control, 32, 30)
+        assert [(await hub.decode_message(m.text)).instance_id for m in woken] == ["@tally@held"]
+        worker.steps.close()
+    finally:
+        await hub.close()
