@@ -22,15 +22,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import azure.functions as func
 
 from orchestration.core import serialization
-from orchestration.core.entities import (
-    ENTITY_OPERATION,
-    EntityId,
-    EntitySnapshot,
-    OperationRequest,
-    as_entity_id,
-    entity_id_of,
-    is_entity_instance,
-)
+from orchestration.core.entities import is_entity_instance
 from orchestration.core.history import (
     EventRaised,
     ExecutionResumed,
@@ -41,7 +33,7 @@ from orchestration.core.history import (
 )
 from orchestration.core.rewind import rewound
 from orchestration.core.status import OrchestrationRuntimeStatus
-from orchestration.storage.entities import EntityStore
+from orchestration.entity_client import EntityClient, EntityMetadata, EntityStateResponse
 from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHub
 from orchestration.storage.links import InstanceLinks
 from orchestration.storage.mailbox import Mailbox
@@ -58,6 +50,7 @@ from orchestration.storage.names import (
 __all__ = [
     "DurableOrchestrationClient",
     "DurableOrchestrationStatus",
+    "EntityMetadata",
     "EntityStateResponse",
     "InstanceExistsError",
     "InstanceNotFoundError",
@@ -120,33 +113,6 @@ class DurableOrchestrationStatus:
 
 
 @dataclass
-class EntityStateResponse:
-    """What `read_entity_state` answers, as azure-functions-durable's."""
-
-    entity_exists: bool
-    entity_state: Any = None
-
-
-@dataclass
-class EntityMetadata:
-    """One entity of a listing: its id, last change, state and requests waiting."""
-
-    entity_id: EntityId
-    last_modified_time: datetime
-    state: Any = None
-    backlog: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "entityId": {"name": self.entity_id.name, "key": self.entity_id.key},
-            "id": str(self.entity_id),
-            "lastModifiedTime": _iso(self.last_modified_time),
-            "state": self.state,
-            "backlogQueueSize": self.backlog,
-        }
-
-
-@dataclass
 class PurgeHistoryResult:
     instances_deleted: int
 
@@ -186,8 +152,8 @@ def _history_entry(event: HistoryEvent, with_output: bool) -> dict[str, Any]:
     return entry
 
 
-class DurableOrchestrationClient:
-    """Starts and manages orchestration instances of one task hub."""
+class DurableOrchestrationClient(EntityClient):
+    """Starts and manages orchestration instances (and entities) of one task hub."""
 
     def __init__(
         self,
@@ -467,87 +433,6 @@ class DurableOrchestrationClient:
         finally:
             self._mailbox.unwatch(instance_id, committed)
         return None if state is None else await self._status(state, show_input=False)
-
-    # -- entities -----------------------------------------------------------------------
-    async def signal_entity(
-        self,
-        entityId: EntityId | str,
-        operation_name: str,
-        operation_input: Any = None,
-        task_hub_name: str | None = None,
-        connection_name: str | None = None,
-    ) -> None:
-        """Send operation `operation_name` to an entity (one-way; it is created if new)."""
-        entity = str(as_entity_id(entityId))
-        validate_instance_id(entity)
-        validate_event_name(operation_name)
-        request = OperationRequest(
-            id=uuid.uuid4().hex,
-            operation=operation_name,
-            input=serialization.dumps(operation_input),
-            sent_at=datetime.now(UTC),
-        )
-        event = EventRaised(-1, datetime.now(UTC), ENTITY_OPERATION, request.to_json())
-        await self._hub.send_control(ControlMessage(entity, event, None, request.id))
-
-    async def read_entity_state(
-        self,
-        entityId: EntityId | str,
-        task_hub_name: str | None = None,
-        connection_name: str | None = None,
-    ) -> EntityStateResponse:
-        """Whether the entity exists, and its state (as its last committed batch left it)."""
-        entity = str(as_entity_id(entityId))
-        state = await self._hub.read_state(validate_instance_id(entity))
-        if state is None:
-            return EntityStateResponse(False, None)
-        snapshot = EntitySnapshot.from_json(await self._hub.resolve(state.input))
-        return EntityStateResponse(snapshot.exists, serialization.loads(snapshot.state))
-
-    async def list_entities(
-        self,
-        entity_name: str | None = None,
-        page_size: int | None = None,
-        continuation_token: Any = None,
-        *,
-        fetch_state: bool = True,
-    ) -> tuple[list[EntityMetadata], Any]:
-        """One page of the hub's entities (of one name, or all) and the next page's token."""
-        if entity_name is not None:
-            validate_function_name(entity_name, "Entity name")
-        states, token = await EntityStore(self._hub).list_states(
-            entity_name, page_size, continuation_token
-        )
-        found = []
-        for state in states:
-            snapshot = EntitySnapshot.from_json(await self._hub.resolve(state.input))
-            if not snapshot.exists and not snapshot.early:
-                continue
-            found.append(
-                EntityMetadata(
-                    entity_id_of(state.instance_id),
-                    state.updated_at,
-                    serialization.loads(snapshot.state) if fetch_state else None,
-                    len(snapshot.early),
-                )
-            )
-        return found, token
-
-    async def clean_entity_storage(self, remove_empty_entities: bool = True) -> int:
-        """Delete the storage of entities that no longer exist (deleted, nothing waiting);
-        how many were removed."""
-        removed = 0
-        store = EntityStore(self._hub)
-        token = None
-        while remove_empty_entities:
-            states, token = await store.list_states(None, 1000, token)
-            for state in states:
-                snapshot = EntitySnapshot.from_json(await self._hub.resolve(state.input))
-                if not snapshot.exists and not snapshot.early:
-                    removed += int(await self._hub.purge(state.instance_id))
-            if token is None:
-                break
-        return removed
 
     # -- HTTP helpers -------------------------------------------------------------------
     def _urls_for(self, request: func.HttpRequest | None) -> ManagementUrls:

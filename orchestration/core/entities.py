@@ -29,6 +29,7 @@ from orchestration.core import serialization
 from orchestration.core.history import FailureDetails
 
 ENTITY_OPERATION = "@op"
+ENTITY_OPERATIONS = "@ops"  # several requests of one sender, in order, in one message
 _RESPONSE_PREFIX = "@response:"
 # How long a request may wait for one its sender sent before it (a message overtaken on the
 # queue), and how long a sender's position is remembered (Durable Functions' default
@@ -96,6 +97,36 @@ def as_entity_id(entity: EntityId | str) -> EntityId:
     return entity if isinstance(entity, EntityId) else entity_id_of(entity)
 
 
+def is_entity_request(event_name: str) -> bool:
+    return event_name in (ENTITY_OPERATION, ENTITY_OPERATIONS)
+
+
+def requests_of(event_name: str, text: str | None) -> list[OperationRequest]:
+    """The requests an `@op` or `@ops` event carries (ValueError if it carries none)."""
+    if event_name == ENTITY_OPERATION:
+        return [OperationRequest.from_json(text)]
+    try:
+        items = json.loads(text or "")
+    except ValueError as error:
+        raise ValueError(f"not a list of entity operation requests: {error}") from error
+    if not isinstance(items, list) or not items:
+        raise ValueError("not a list of entity operation requests")
+    return [OperationRequest.from_dict(item) for item in items]
+
+
+def pack_requests(texts: Sequence[str]) -> tuple[str, str]:
+    """(event name, input) of one message carrying the requests `texts` (JSON), in order."""
+    if len(texts) == 1:
+        return ENTITY_OPERATION, texts[0]
+    return ENTITY_OPERATIONS, "[" + ",".join(texts) + "]"
+
+
+def mark_possible_duplicates(event_name: str, text: str | None) -> str:
+    """The input of an `@op`/`@ops` event sent again, each request marked as a possible copy."""
+    marked = [r.as_possible_duplicate().to_json() for r in requests_of(event_name, text)]
+    return pack_requests(marked)[1]
+
+
 def response_event(request_id: str) -> str:
     """The name of the event that answers call `request_id`."""
     return f"{_RESPONSE_PREFIX}{request_id}"
@@ -125,6 +156,9 @@ class OperationRequest:
     possible_duplicate: bool = False
 
     def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "op": self.operation}
         if self.input is not None:
             data["in"] = self.input
@@ -142,12 +176,19 @@ class OperationRequest:
             data["pt"] = self.previous_at.isoformat()
         if self.possible_duplicate:
             data["dup"] = True
-        return json.dumps(data, separators=(",", ":"))
+        return data
 
     @classmethod
     def from_json(cls, text: str | None) -> OperationRequest:
         try:
             data = json.loads(text or "")
+        except ValueError as error:
+            raise ValueError(f"not an entity operation request: {error}") from error
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> OperationRequest:
+        try:
             if not isinstance(data, dict):
                 raise TypeError("not an object")
             position = data.get("pos")
@@ -487,6 +528,7 @@ class EntityBatch:
         live = self._live = _Batch(self.name, snapshot)
         outcomes: list[OperationOutcome] = []
         messages: list[EntityMessage] = []
+        signals: dict[str, list[str]] = {}
         after.batches += 1
         for request in requests:
             live.progress += 1
@@ -511,8 +553,9 @@ class EntityBatch:
             for target, operation, encoded in sent:
                 position, previous_at = after.positions.get(target, (0, None))
                 after.positions[target] = (position + 1, now)
+                count = sum(len(texts) for texts in signals.values())
                 signal = OperationRequest(
-                    id=f"{self.instance_id}:{after.batches}:{len(messages)}",
+                    id=f"{self.instance_id}:{after.batches}:{count}",
                     operation=operation,
                     input=encoded,
                     sender=self.instance_id,
@@ -520,8 +563,11 @@ class EntityBatch:
                     sent_at=now,
                     previous_at=previous_at,
                 )
-                messages.append(EntityMessage(target, ENTITY_OPERATION, signal.to_json(),
-                                              signal.id))  # fmt: skip
+                signals.setdefault(target, []).append(signal.to_json())
+        for target, texts in signals.items():
+            name, packed = pack_requests(texts)
+            message_id = f"{self.instance_id}:{after.batches}:signals:{target}"
+            messages.append(EntityMessage(target, name, packed, message_id))
         after.exists = live.exists
         after.state = serialization.dumps(live.state) if live.exists else None
         return BatchOutcome(after, outcomes, messages)

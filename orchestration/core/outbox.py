@@ -23,6 +23,7 @@ from orchestration.core.actions import (
     SendEvent,
     StartSubOrchestration,
 )
+from orchestration.core.entities import ENTITY_OPERATION, pack_requests
 from orchestration.core.history import (
     EventRaised,
     FailureDetails,
@@ -86,12 +87,16 @@ class DeliverEvent:
 
 
 Outgoing = RunActivity | FireTimer | StartChild | DeliverEvent
+_PENDING = EventRaised(-1, datetime.min, "", None)  # a place kept for a packed message
 
 
 def outgoing(sender: Sender, actions: Iterable[Action], now: datetime) -> list[Outgoing]:
     """What `actions` of `sender`'s step ask to be done, in order."""
     found: list[Outgoing] = []
     execution_id = sender.execution_id
+    # One message per entity for all the step's requests to it, in order (one queue message
+    # instead of one per request; the entity tells them apart by their ids).
+    to_entities: dict[str, list[SendEvent]] = {}
     for action in actions:
         if isinstance(action, ScheduleActivity):
             found.append(RunActivity(action.id, action.name, action.input))
@@ -110,12 +115,28 @@ def outgoing(sender: Sender, actions: Iterable[Action], now: datetime) -> list[O
                     f"{execution_id}:sub:{action.id}",
                 )
             )
+        elif isinstance(action, SendEvent) and action.name == ENTITY_OPERATION:
+            if action.instance_id not in to_entities:
+                to_entities[action.instance_id] = []
+                found.append(DeliverEvent(action.instance_id, _PENDING))  # its place
+            to_entities[action.instance_id].append(action)
         elif isinstance(action, SendEvent):
             raised = EventRaised(-1, now, action.name, action.input)
             message_id = f"{sender.instance_id}:{execution_id}:event:{action.id}"
             found.append(DeliverEvent(action.instance_id, raised, message_id))
         elif isinstance(action, CompleteOrchestration) and sender.parent is not None:
             found.append(result_to_parent(sender, action, now))
+    for index, item in enumerate(found):
+        if isinstance(item, DeliverEvent) and item.event is _PENDING:
+            requests = to_entities[item.instance_id]
+            name, packed = pack_requests([a.input or "" for a in requests])
+            first, last = requests[0].id, requests[-1].id
+            message_id = f"{sender.instance_id}:{execution_id}:event:{first}"
+            if len(requests) > 1:
+                message_id += f"-{last}"
+            found[index] = DeliverEvent(
+                item.instance_id, EventRaised(-1, now, name, packed), message_id
+            )
     return found
 
 

@@ -306,3 +306,38 @@ def test_a_refused_request_fails_without_running_and_takes_its_turn() -> None:
     assert outcome.snapshot.state == "2"
     answer_b = next(m.input for m in outcome.messages if m.event_name == response_event("b"))
     assert read_response(answer_b) == (None, failure)
+
+
+def test_a_steps_requests_to_one_entity_travel_in_one_message_in_order() -> None:
+    from orchestration.core.entities import ENTITY_OPERATIONS, requests_of
+    from orchestration.core.outbox import DeliverEvent, Sender, outgoing
+
+    session = OrchestrationSession(lambda name: orchestrator, "orch")
+    result = start(session)
+    found = outgoing(Sender("orch", "o", "x1"), result.actions, T0)
+    delivered = [item for item in found if isinstance(item, DeliverEvent)]
+    assert len(delivered) == 1 and delivered[0].instance_id == "@counter@k"
+    event = delivered[0].event
+    assert isinstance(event, EventRaised) and event.name == ENTITY_OPERATIONS
+    carried = requests_of(event.name, event.input)
+    assert [(r.operation, r.position) for r in carried] == [("add", 0), ("add", 1), ("get", 2)]
+    assert delivered[0].message_id == "orch:x1:event:0-2"
+    for bad in ("[]", "{}", "nope", "[1]"):
+        with pytest.raises(ValueError):
+            requests_of(ENTITY_OPERATIONS, bad)
+
+
+def test_an_entitys_signals_to_one_entity_go_in_one_message() -> None:
+    from orchestration.core.entities import ENTITY_OPERATIONS, requests_of
+
+    def fan(context: DurableEntityContext) -> None:
+        for i in range(3):
+            context.signal_entity(EntityId("other", "a"), "add", i)
+        context.signal_entity(EntityId("other", "b"), "add", 9)
+
+    outcome = EntityBatch(EntityId("Fan", "k"), fan).run(EntitySnapshot(), [call("go")], T0)
+    signals = {m.instance_id: m for m in outcome.messages if m.instance_id.startswith("@other")}
+    assert signals["@other@a"].event_name == ENTITY_OPERATIONS
+    assert signals["@other@b"].event_name == ENTITY_OPERATION
+    carried = requests_of(signals["@other@a"].event_name, signals["@other@a"].input)
+    assert [r.position for r in carried] == [0, 1, 2] and len({r.id for r in carried}) == 3

@@ -3,6 +3,7 @@ counters through the real workers (storage itself is tested on Azurite, in integ
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -124,3 +125,19 @@ async def test_client_signals_create_read_and_delete(hub: TaskHub) -> None:
     assert await client.clean_entity_storage() == 1
     statuses = await client.get_status_all()
     assert all(not s.instance_id.startswith("@") for s in statuses)
+
+
+async def test_signals_sent_at_once_share_queue_messages(hub: TaskHub) -> None:
+    from orchestration.entity_client import signals_of
+
+    client = DurableOrchestrationClient(hub)
+    entity = EntityId("Counter", "burst")
+    await asyncio.gather(*(client.signal_entity(entity, "add", 1) for _ in range(1000)))
+    assert signals_of(hub).messages == 10  # 100 requests a message
+    worker = BurstWorker(hub, registry(), visibility_timeout=2)
+
+    async def settled() -> bool:
+        return (await client.read_entity_state(entity)).entity_state == 1000
+
+    await worker.run_until(settled, timeout=10, idle_sleep=0.01)
+    assert (await client.read_entity_state(entity)).entity_state == 1000

@@ -23,14 +23,16 @@ from datetime import datetime, timedelta
 
 from orchestration.azure import StorageError
 from orchestration.core.entities import (
-    ENTITY_OPERATION,
     REORDER_WINDOW,
     EntityBatch,
     EntityMessage,
     EntitySnapshot,
     OperationRequest,
     entity_id_of,
+    is_entity_request,
+    mark_possible_duplicates,
     order,
+    requests_of,
 )
 from orchestration.core.history import EventRaised, FailureDetails
 from orchestration.core.status import OrchestrationRuntimeStatus
@@ -154,12 +156,12 @@ class EntityWorker:
         suspect: set[str] = set()
         for arrival in arrivals:
             event = arrival.message.event
-            if not isinstance(event, EventRaised) or event.name != ENTITY_OPERATION:
+            if not isinstance(event, EventRaised) or not is_entity_request(event.name):
                 if event is not None:
                     self.stats.dropped += 1
                 continue
             try:
-                request = OperationRequest.from_json(event.input)
+                carried = requests_of(event.name, event.input)
             except ValueError as error:
                 self.stats.dropped += 1
                 log.warning(
@@ -168,9 +170,10 @@ class EntityWorker:
                     extra={"instance_id": arrival.message.instance_id, "event": "bad_request"},
                 )
                 continue
-            requests.append(request)
-            if arrival.dequeue_count > 1 or request.possible_duplicate:
-                suspect.add(request.id)
+            for request in carried:
+                requests.append(request)
+                if arrival.dequeue_count > 1 or request.possible_duplicate:
+                    suspect.add(request.id)
         return requests, suspect
 
     async def _commit(
@@ -273,21 +276,22 @@ class EntityWorker:
         its turn (its sender's later requests then run), and a waiting caller is told why."""
         self._cache.pop(message.instance_id, None)
         event = message.event
-        if not isinstance(event, EventRaised) or event.name != ENTITY_OPERATION:
+        if not isinstance(event, EventRaised) or not is_entity_request(event.name):
             return
         try:
-            request = OperationRequest.from_json(event.input)
+            requests = requests_of(event.name, event.input)
         except ValueError:
             return
-        log.error(
-            "entity operation %r dropped: %s",
-            request.operation,
-            reason,
-            extra={"instance_id": message.instance_id, "event": "poison"},
-        )
+        for request in requests:
+            log.error(
+                "entity operation %r dropped: %s",
+                request.operation,
+                reason,
+                extra={"instance_id": message.instance_id, "event": "poison"},
+            )
         arrival = Arrival(message, attempts, asyncio.get_running_loop().create_future())
         failure = FailureDetails("PoisonMessageError", reason)
-        await self.process(message.instance_id, [arrival], {request.id: failure})
+        await self.process(message.instance_id, [arrival], {r.id: failure for r in requests})
 
     def forget(self, instance_id: str) -> None:
         self._cache.pop(instance_id, None)
@@ -295,7 +299,6 @@ class EntityWorker:
 
 def mark_possible_duplicate(message: EntityMessage) -> EntityMessage:
     """A signal sent again: the receiving entity looks it up before running it."""
-    if message.event_name != ENTITY_OPERATION:
+    if not is_entity_request(message.event_name):
         return message
-    request = OperationRequest.from_json(message.input).as_possible_duplicate()
-    return replace(message, input=request.to_json())
+    return replace(message, input=mark_possible_duplicates(message.event_name, message.input))
