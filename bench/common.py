@@ -47,6 +47,21 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "timer_p99": ("timer lateness p99", "ms", False),
 }
 
+# -- durable entities: ours only (the peers have none), operations/s, higher is better ------
+ENTITY_SPREAD = 100  # entities in the spread workloads
+ENTITY_METRICS: dict[str, str] = {
+    "entity_hot_orch": "1 entity, from orchestrations",
+    "entity_spread_orch": f"{ENTITY_SPREAD} entities, from orchestrations",
+    "entity_hot_client": "1 entity, from clients",
+    "entity_spread_client": f"{ENTITY_SPREAD} entities, from clients",
+}
+# Durable Functions' published entity throughput, for reference only (not measured here).
+ENTITY_PUBLISHED: dict[str, str] = {
+    "Durable Functions, Azure Storage backend": "64 ops/s",
+    "Durable Functions, Netherite backend": "900-1,900 ops/s",
+}
+ENTITY_GOAL = 1000.0  # operations/s on one entity
+
 
 def timer_delays() -> list[float]:
     """The TIMERS sleep durations in seconds, the same list for every engine."""

@@ -17,6 +17,8 @@ Without it, this process starts instances with its own client (`start_new`, whos
 message the host's queue listener must poll) and polls their state rows.
 `--no-local-activities` turns host.json's `localActivities` off, so every activity goes
 through the work-item queue (the classic Durable Functions shape, and the scale-out path).
+`--entities` (host mode) runs bench/entity_bench.py's durable-entity workloads after the
+others, on the same host: ours only, the peers have no entities.
 
 Besides the shared workloads it reports, for the 16-caller chain and the 1,000 fan-out, CPU
 milliseconds per activity in our processes and in Azurite, and storage calls per activity
@@ -50,7 +52,7 @@ ROOT = HERE.parent
 APP_DIR = HERE / "app"
 sys.path[:0] = [str(ROOT), str(APP_DIR)]
 
-from bench_workflows import ACTIVITIES, ORCHESTRATORS  # noqa: E402
+from bench_workflows import ACTIVITIES, ENTITIES, ORCHESTRATORS  # noqa: E402
 from common import (  # noqa: E402
     EngineResult,
     cpu_seconds,
@@ -61,6 +63,7 @@ from common import (  # noqa: E402
     run_main,
     stop_process,
 )
+from entity_bench import Probe, run_entities  # noqa: E402
 from workloads import Engine, run_all  # noqa: E402
 
 from orchestration.client import DurableOrchestrationClient  # noqa: E402
@@ -259,6 +262,8 @@ def registry() -> Registry:
         reg.add_orchestrator(name, function)
     for name, (function, input_name) in ACTIVITIES.items():
         reg.add_activity(name, function, input_name)
+    for name, function in ENTITIES.items():
+        reg.add_entity(name, function)
     return reg
 
 
@@ -348,6 +353,7 @@ async def run_host(
     workdir: Path,
     local: bool,
     http_wait: bool,
+    entities: bool = False,
 ) -> None:
     assert azurite.pid is not None
     process, port = start_host(azurite, hub_name, workdir, app_dir(workdir, local))
@@ -369,7 +375,15 @@ async def run_host(
                 if http_wait:
                     counters.runner = f"http://127.0.0.1:{port}/api/run"
                     counters.session = session
-                await drive(result, DurableOrchestrationClient(client_hub), counters)
+                client = DurableOrchestrationClient(client_hub)
+                await drive(result, client, counters)
+                if entities:
+                    base = f"http://127.0.0.1:{port}/api"
+                    probe = Probe(
+                        session, base, client, client_hub, process.pid, azurite.pid,
+                        workdir / "host.log",
+                    )  # fmt: skip
+                    await run_entities(result, probe)
     finally:
         stop_process(process, 20)
 
@@ -387,6 +401,11 @@ def main() -> int:
         "--http-wait",
         action="store_true",
         help="host mode: run workflows through the host's start-and-wait HTTP route",
+    )
+    parser.add_argument(
+        "--entities",
+        action="store_true",
+        help="host mode: the durable-entity workloads too, after the others",
     )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -421,9 +440,10 @@ def main() -> int:
         result.save()
         try:
             if args.mode == "host":
-                asyncio.run(
-                    run_host(result, azurite, hub_name, Path(tmp), args.local, args.http_wait)
+                host = run_host(
+                    result, azurite, hub_name, Path(tmp), args.local, args.http_wait, args.entities
                 )
+                asyncio.run(host)
             else:
                 asyncio.run(run_inprocess(result, azurite, hub_name, args.local))
         finally:

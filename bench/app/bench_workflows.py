@@ -1,4 +1,5 @@
-"""The bench's orchestrators and activity, shared by the host app and the in-process bench."""
+"""The bench's orchestrators, activity and entity, shared by the host app and the in-process
+bench."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from orchestration.core import DurableOrchestrationContext
+from orchestration.core.entities import DurableEntityContext, EntityId
 
 
 def chain3(context: DurableOrchestrationContext) -> Generator[Any, Any, int]:
@@ -37,8 +39,29 @@ def sleeper(context: DurableOrchestrationContext) -> Generator[Any, Any, float]:
     return float((resumed - due).total_seconds())
 
 
+def entity_sender(context: DurableOrchestrationContext) -> Generator[Any, Any, int]:
+    """Signal counter `key` `times` times ("add", 1), then call its "get": the count it
+    answers includes all of this orchestration's signals (one sender's requests run in the
+    order sent)."""
+    spec = context.get_input()
+    target = EntityId("counter", str(spec["key"]))
+    for _ in range(int(spec["times"])):
+        context.signal_entity(target, "add", 1)
+    return int((yield context.call_entity(target, "get")))
+
+
 def inc(value: int) -> int:
     return value + 1
+
+
+def counter(context: DurableEntityContext) -> None:
+    """A counter entity, as Durable Functions' samples write it: "add" n, "get"."""
+    value = context.get_state(lambda: 0)
+    operation = context.operation_name
+    if operation == "add":
+        context.set_state(value + int(context.get_input()))
+    elif operation == "get":
+        context.set_result(value)
 
 
 ORCHESTRATORS: dict[str, Callable[..., Any]] = {
@@ -46,5 +69,7 @@ ORCHESTRATORS: dict[str, Callable[..., Any]] = {
     "one": one,
     "fan_out": fan_out,
     "sleeper": sleeper,
+    "entity_sender": entity_sender,
 }
 ACTIVITIES: dict[str, tuple[Callable[..., Any], str]] = {"inc": (inc, "value")}
+ENTITIES: dict[str, Callable[..., Any]] = {"counter": counter}
