@@ -192,7 +192,7 @@ def tally(context: df.DurableEntityContext) -> None:
 async def test_a_backlog_of_thousands_commits_in_batches_on_azurite(azurite: Storage) -> None:
     """3,000 queued requests handed over at once: their ids would overflow one batch row's
     property (32k characters), so they commit in several batches, each exactly once."""
-    from orchestration.core.entities import ENTITY_OPERATION, OperationRequest
+    from orchestration.core.entities import ENTITY_OPERATION, OperationRequest, pack_requests
     from orchestration.core.history import EventRaised
     from orchestration.functions.orchestrator import OrchestratorWorker
     from orchestration.functions.orchestrator.inbox import Arrival
@@ -221,6 +221,19 @@ async def test_a_backlog_of_thousands_commits_in_batches_on_azurite(azurite: Sto
         assert response.entity_state == 3000
         batches = await EntityStore(hub).applied("@tally@backlog")
         assert len(batches) >= 6 and sum(len(b.request_keys) for b in batches) == 3000
+        # The same as 30 messages of 100 requests each (as senders pack them): cut by request.
+        packed = []
+        for m in range(30):
+            texts = [
+                OperationRequest(f"p-{m}-{i}", "add", sent_at=now).to_json() for i in range(100)
+            ]
+            name, carried = pack_requests(texts)
+            message = ControlMessage("@tally@packed", EventRaised(-1, now, name, carried), None)
+            packed.append(Arrival(message, 1, loop.create_future()))
+        await worker.entities.process("@tally@packed", packed)
+        response = await client.read_entity_state(df.EntityId("tally", "packed"))
+        assert response.entity_state == 3000
+        assert len(await EntityStore(hub).applied("@tally@packed")) >= 6
         worker.steps.close()
     finally:
         await hub.close()

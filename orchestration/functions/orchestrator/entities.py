@@ -17,7 +17,7 @@ import asyncio
 import functools
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -59,11 +59,32 @@ RECENT_KEYS = 5000  # request keys of this process's recent batches, per entity
 MAX_BATCH = 500  # requests per commit
 
 
+class RecentKeys:
+    """The request keys of an entity's latest batches committed here (the newest `size`)."""
+
+    def __init__(self, size: int = RECENT_KEYS) -> None:
+        self._order: deque[str] = deque()
+        self._keys: set[str] = set()
+        self._size = size
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def extend(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            if key in self._keys:
+                continue
+            self._order.append(key)
+            self._keys.add(key)
+            if len(self._order) > self._size:
+                self._keys.discard(self._order.popleft())
+
+
 @dataclass
 class _Entry:
     state: InstanceState
     snapshot: EntitySnapshot
-    recent: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_KEYS))
+    recent: RecentKeys = field(default_factory=RecentKeys)
     pruned_at: datetime | None = None
 
 
@@ -104,21 +125,26 @@ class EntityWorker:
         """Apply the arrivals' requests; returns once committed and their messages sent.
 
         The requests `refused` names (by id) are not run: they fail with that failure. At
-        most MAX_BATCH requests go into one commit (its row lists their ids)."""
-        for start in range(0, max(len(arrivals), 1), MAX_BATCH):
-            await self._process(instance_id, arrivals[start : start + MAX_BATCH], refused)
+        most MAX_BATCH requests go into one commit (its row lists their ids); a message
+        may carry many (`@ops`), so the cut is by request. The arrivals are done when
+        every part is committed and sent (a crash between parts brings them all back)."""
+        requests, suspect = self._requests(arrivals)
+        for start in range(0, max(len(requests), 1), MAX_BATCH):
+            part = requests[start : start + MAX_BATCH]
+            await self._process(instance_id, part, suspect, refused or {})
 
     async def _process(
         self,
         instance_id: str,
-        arrivals: list[Arrival],
-        refused: dict[str, FailureDetails] | None,
+        requests: list[OperationRequest],
+        suspect: set[str],
+        refused: dict[str, FailureDetails],
     ) -> None:
         patience = OutagePatience(self.options.outage_patience)
         conflicts = 0
         while True:
             try:
-                messages = await self._commit(instance_id, arrivals, refused or {})
+                messages = await self._commit(instance_id, requests, suspect, refused)
                 break
             except ConcurrencyError:
                 self._cache.pop(instance_id, None)
@@ -177,13 +203,18 @@ class EntityWorker:
         return requests, suspect
 
     async def _commit(
-        self, instance_id: str, arrivals: list[Arrival], refused: dict[str, FailureDetails]
+        self,
+        instance_id: str,
+        requests: list[OperationRequest],
+        suspect: set[str],
+        refused: dict[str, FailureDetails],
     ) -> list[EntityMessage]:
         entry = await self._load(instance_id)
-        requests, suspect = self._requests(arrivals)
+        suspect = {r.id for r in requests if r.id in suspect}
         resend: dict[str, EntityMessage] = {}
         fresh: list[OperationRequest] = []
-        seen: set[str] = set(entry.recent)
+        seen = entry.recent
+        taken: set[str] = set()
         ran_before: dict[str, tuple[EntityMessage, ...]] = {}
         if suspect:
             # A copy of a request that ran: its batch's messages may not all have gone out.
@@ -192,16 +223,16 @@ class EntityWorker:
                     ran_before[key] = applied.messages
         for request in requests:
             key = request_key(request.id)
-            if key in seen:
+            if key in seen or key in taken:
                 self.stats.dropped += 1
                 continue
             if key in ran_before:
                 self.stats.dropped += 1
                 for message in ran_before[key]:
                     resend.setdefault(message.message_id, mark_possible_duplicate(message))
-                seen.add(key)
+                taken.add(key)
                 continue
-            seen.add(key)
+            taken.add(key)
             fresh.append(request)
         now = self.clock()
         snapshot = entry.snapshot.copy()
