@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -17,10 +17,21 @@ import pytest
 
 import orchestration as df
 from orchestration.client import DurableOrchestrationClient
+from orchestration.core.entities import (
+    ENTITY_OPERATION,
+    REORDER_WINDOW,
+    OperationRequest,
+    pack_requests,
+)
+from orchestration.core.history import EventRaised
 from orchestration.functions.burst import BurstWorker
+from orchestration.functions.orchestrator import OrchestratorWorker
+from orchestration.functions.orchestrator.inbox import Arrival
 from orchestration.functions.registry import Registry
+from orchestration.functions.triggers import sweep
 from orchestration.storage.entities import EntityStore
 from orchestration.storage.hub import TaskHub
+from orchestration.storage.messages import ControlMessage
 from tests.conftest import Storage, launch_host, unique
 from tests.integration.test_workflows import APP_DIR, Workflows, http, poll
 
@@ -189,92 +200,74 @@ def tally(context: df.DurableEntityContext) -> None:
     context.set_state(context.get_state(lambda: 0) + 1)
 
 
-async def test_a_backlog_of_thousands_commits_in_batches_on_azurite(azurite: Storage) -> None:
-    """3,000 queued requests handed over at once: their ids would overflow one batch row's
-    property (32k characters), so they commit in several batches, each exactly once."""
-    from orchestration.core.entities import ENTITY_OPERATION, OperationRequest, pack_requests
-    from orchestration.core.history import EventRaised
-    from orchestration.functions.orchestrator import OrchestratorWorker
-    from orchestration.functions.orchestrator.inbox import Arrival
-    from orchestration.storage.messages import ControlMessage
-
+@pytest.fixture
+async def tally_worker(azurite: Storage) -> AsyncIterator[OrchestratorWorker]:
+    """An orchestrator worker (with its entity worker) of a fresh hub on Azurite, in this
+    process, with the `tally` entity."""
     hub = TaskHub.from_connection_string(azurite.connection_string, f"T{uuid.uuid4().hex[:12]}")
     await hub.create_if_not_exists()
-    try:
-        registry = Registry()
-        registry.add_entity("tally", tally)
-        worker = OrchestratorWorker(hub, registry)
-        loop = asyncio.get_running_loop()
-        now = datetime.now(UTC)
-        arrivals = []
-        for i in range(3000):
-            request = OperationRequest(f"req-{i}", "add", sent_at=now)
-            event = EventRaised(-1, now, ENTITY_OPERATION, request.to_json())
-            message = ControlMessage("@tally@backlog", event, None, request.id)
-            arrivals.append(Arrival(message, 1, loop.create_future()))
-        await worker.entities.process("@tally@backlog", arrivals)
-        # The same requests again, as a redelivery would bring them: none runs twice.
-        again = [Arrival(a.message, 2, loop.create_future()) for a in arrivals[:700]]
-        await worker.entities.process("@tally@backlog", again)
-        client = DurableOrchestrationClient(hub)
-        response = await client.read_entity_state(df.EntityId("tally", "backlog"))
-        assert response.entity_state == 3000
-        batches = await EntityStore(hub).applied("@tally@backlog")
-        assert len(batches) >= 6 and sum(len(b.request_keys) for b in batches) == 3000
-        # The same as 30 messages of 100 requests each (as senders pack them): cut by request.
-        packed = []
-        for m in range(30):
-            texts = [
-                OperationRequest(f"p-{m}-{i}", "add", sent_at=now).to_json() for i in range(100)
-            ]
-            name, carried = pack_requests(texts)
-            message = ControlMessage("@tally@packed", EventRaised(-1, now, name, carried), None)
-            packed.append(Arrival(message, 1, loop.create_future()))
-        await worker.entities.process("@tally@packed", packed)
-        response = await client.read_entity_state(df.EntityId("tally", "packed"))
-        assert response.entity_state == 3000
-        assert len(await EntityStore(hub).applied("@tally@packed")) >= 6
-        worker.steps.close()
-    finally:
-        await hub.close()
+    registry = Registry()
+    registry.add_entity("tally", tally)
+    worker = OrchestratorWorker(hub, registry)
+    yield worker
+    worker.steps.close()
+    await hub.close()
+
+
+def arrival(entity: str, name: str, text: str) -> Arrival:
+    message = ControlMessage(entity, EventRaised(-1, datetime.now(UTC), name, text), None)
+    return Arrival(message, 1, asyncio.get_running_loop().create_future())
+
+
+async def test_a_backlog_of_thousands_commits_in_batches_on_azurite(
+    tally_worker: OrchestratorWorker,
+) -> None:
+    """3,000 queued requests handed over at once: their ids would overflow one batch row's
+    property (32k characters), so they commit in several batches, each exactly once."""
+    worker, hub = tally_worker, tally_worker.hub
+    loop = asyncio.get_running_loop()
+    now = datetime.now(UTC)
+    arrivals = [
+        arrival("@tally@backlog", ENTITY_OPERATION, OperationRequest(f"r-{i}", "add").to_json())
+        for i in range(3000)
+    ]
+    await worker.entities.process("@tally@backlog", arrivals)
+    # The same requests again, as a redelivery would bring them: none runs twice.
+    again = [Arrival(a.message, 2, loop.create_future()) for a in arrivals[:700]]
+    await worker.entities.process("@tally@backlog", again)
+    client = DurableOrchestrationClient(hub)
+    response = await client.read_entity_state(df.EntityId("tally", "backlog"))
+    assert response.entity_state == 3000
+    batches = await EntityStore(hub).applied("@tally@backlog")
+    assert len(batches) >= 6 and sum(len(b.request_keys) for b in batches) == 3000
+    # The same as 30 messages of 100 requests each (as senders pack them): cut by request.
+    packed = []
+    for m in range(30):
+        texts = [OperationRequest(f"p-{m}-{i}", "add", sent_at=now).to_json() for i in range(100)]
+        packed.append(arrival("@tally@packed", *pack_requests(texts)))
+    await worker.entities.process("@tally@packed", packed)
+    response = await client.read_entity_state(df.EntityId("tally", "packed"))
+    assert response.entity_state == 3000
+    assert len(await EntityStore(hub).applied("@tally@packed")) >= 6
 
 
 async def test_the_sweeper_wakes_an_entity_only_to_release_a_held_request(
-    azurite: Storage,
+    tally_worker: OrchestratorWorker,
 ) -> None:
-    from datetime import timedelta
+    worker, hub = tally_worker, tally_worker.hub
+    now = datetime.now(UTC)
 
-    from orchestration.core.entities import ENTITY_OPERATION, REORDER_WINDOW, OperationRequest
-    from orchestration.core.history import EventRaised
-    from orchestration.functions.orchestrator import OrchestratorWorker
-    from orchestration.functions.orchestrator.inbox import Arrival
-    from orchestration.functions.triggers import sweep
-    from orchestration.storage.messages import ControlMessage
+    async def hand_over(entity: str, request: OperationRequest) -> None:
+        handed = arrival(entity, ENTITY_OPERATION, request.to_json())
+        await worker.entities.process(entity, [handed])
 
-    hub = TaskHub.from_connection_string(azurite.connection_string, f"T{uuid.uuid4().hex[:12]}")
-    await hub.create_if_not_exists()
-    try:
-        registry = Registry()
-        registry.add_entity("tally", tally)
-        worker = OrchestratorWorker(hub, registry)
-        loop = asyncio.get_running_loop()
-        now = datetime.now(UTC)
-
-        async def hand_over(entity: str, request: OperationRequest) -> None:
-            event = EventRaised(-1, now, ENTITY_OPERATION, request.to_json())
-            message = ControlMessage(entity, event, None, request.id)
-            await worker.entities.process(entity, [Arrival(message, 1, loop.create_future())])
-
-        await hand_over("@tally@idle", OperationRequest("a", "add", sent_at=now))
-        # Position 1 of a sender whose position 0 has not come: held back.
-        early = OperationRequest("b", "add", sender="s", position=1, sent_at=now, previous_at=now)
-        await hand_over("@tally@held", early)
-        control = hub.names.control_queue
-        await sweep(hub, timedelta(0), now + timedelta(minutes=1))
-        assert await hub.queues.approximate_count(control) == 0  # nothing to do: no wake-up
-        await sweep(hub, timedelta(0), now + REORDER_WINDOW + timedelta(minutes=1))
-        woken = await hub.receive(control, 32, 30)
-        assert [(await hub.decode_message(m.text)).instance_id for m in woken] == ["@tally@held"]
-        worker.steps.close()
-    finally:
-        await hub.close()
+    await hand_over("@tally@idle", OperationRequest("a", "add", sent_at=now))
+    # Position 1 of a sender whose position 0 has not come: held back.
+    early = OperationRequest("b", "add", sender="s", position=1, sent_at=now, previous_at=now)
+    await hand_over("@tally@held", early)
+    control = hub.names.control_queue
+    await sweep(hub, timedelta(0), now + timedelta(minutes=1))
+    assert await hub.queues.approximate_count(control) == 0  # nothing to do: no wake-up
+    await sweep(hub, timedelta(0), now + REORDER_WINDOW + timedelta(minutes=1))
+    woken = await hub.receive(control, 32, 30)
+    assert [(await hub.decode_message(m.text)).instance_id for m in woken] == ["@tally@held"]
