@@ -14,9 +14,8 @@ from tests.chaos.workload import Spec, make_spec
 # (kind, weight) of the mix, one kind per orchestration pattern of tests/apps/chaos_app:
 # chains of 2-6 activities; fan-outs of 3, 6, 10 or 14 (more than 8 go through the
 # work-item queue); durable timers of 1-6 s; an external event raised 0-8 s after the
-# start; parents of 2-4 sub-orchestrations; retries of an activity failing 1-3 times.
-# Entities: add ("entity", weight) here once the engine has them, with their orchestrator in
-# the chaos app and a `make_spec` branch (input, expected output) in tests/chaos/workload.py.
+# start; parents of 2-4 sub-orchestrations; retries of an activity failing 1-3 times;
+# entity tallies that signal and call 4 shared counters (their final counts are checked).
 MIX: tuple[tuple[str, int], ...] = (
     ("chain", 3),
     ("fan", 2),
@@ -24,6 +23,7 @@ MIX: tuple[tuple[str, int], ...] = (
     ("event", 2),
     ("parent", 1),
     ("retry", 1),
+    ("entity", 2),
 )
 
 

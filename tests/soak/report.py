@@ -73,6 +73,7 @@ def summary(report: Report) -> str:
         f"  wrong {report.wrong}, stuck {report.stuck}, late {report.late}; events raised "
         f"{report.events_raised}, start failures {report.start_failures}, raise failures "
         f"{report.event_raise_failures}, poison {report.poison_messages}",
+        f"  entity counters [expected, actual]: {report.counters or '(no tallies)'}",
         f"  checked {verdict.get('instances_checked')}: as expected "
         f"{verdict.get('completed_as_expected')}, history events "
         f"{verdict.get('history_events')}, activity keys {verdict.get('activity_keys')} "

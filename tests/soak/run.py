@@ -30,6 +30,7 @@ from typing import Any
 
 from orchestration.azure import OutcomeUnknown
 from orchestration.client import DurableOrchestrationClient, DurableOrchestrationStatus
+from orchestration.core.entities import EntityId
 from orchestration.storage.hub import TaskHub
 from tests.chaos.cluster import HostProc, Storage
 from tests.chaos.verify import Verdict, check_instance, check_ledger, read_ledger
@@ -112,6 +113,8 @@ class Report:
     host_exit_codes: dict[str, int | None] = field(default_factory=dict)
     tracebacks_in_host_logs: int = 0
     poison_messages: dict[str, int] = field(default_factory=dict)
+    # Each shared counter entity: [the adds the started tallies sent it, its final count].
+    counters: dict[str, list[int]] = field(default_factory=dict)
     verdict: dict[str, Any] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     memory: list[MemoryVerdict] = field(default_factory=list)
@@ -133,6 +136,7 @@ class Soak:
         self.verdict = Verdict()
         self.in_flight: dict[str, float] = {}
         self.activity_keys: list[str] = []
+        self.counter_adds: dict[str, int] = {}
         self.hosts: list[HostProc] = []
         self.storage: Storage | None = None
         self.load_started = 0.0
@@ -161,6 +165,8 @@ class Soak:
                 return
             self.period.started += 1
             report.started += 1
+            for key, amount in spec.counter_adds.items():
+                self.counter_adds[key] = self.counter_adds.get(key, 0) + amount
             report.by_kind[kind] = report.by_kind.get(kind, 0) + 1
             report.sub_orchestrations += len(spec.children)
             self.activity_keys += spec.activity_keys
@@ -360,6 +366,7 @@ class Soak:
         try:
             await hub.create_if_not_exists()
             await self._load(client, Offered(config.seed, f"{hub_name[-4:]}-", config.mix))
+            report.counters = await self._counters(client)
             check_ledger(self.verdict, read_ledger(ledger), self.activity_keys)
             report.verdict = {"ok": self.verdict.ok, **self.verdict.summary()}
             report.poison_messages = await hub.poison_depths()
@@ -411,6 +418,21 @@ class Soak:
             self.report.stuck += len(self.in_flight)
             self.report.stuck_ids += sorted(self.in_flight)
 
+    async def _counters(
+        self, client: DurableOrchestrationClient, patience: float = 60.0
+    ) -> dict[str, list[int]]:
+        """Each counter's expected and final count, once they agree or `patience` passes
+        (a tally's last signal may still be on its way when the tally ends)."""
+        deadline = time.monotonic() + patience
+        while True:
+            found: dict[str, list[int]] = {}
+            for key, expected in sorted(self.counter_adds.items()):
+                response = await client.read_entity_state(EntityId("counter", key))
+                found[key] = [expected, int(response.entity_state or 0)]
+            if all(e == a for e, a in found.values()) or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.5)
+
     def _judge(self) -> None:
         config, report = self.config, self.report
         window = (config.warmup_seconds, config.load_seconds + config.period / 2)
@@ -450,6 +472,9 @@ class Soak:
             )
         if report.host_exits_unexpected:
             failures.append(f"hosts exited during the soak: {report.host_exits_unexpected}")
+        wrong_counts = {k: v for k, v in report.counters.items() if v[0] != v[1]}
+        if wrong_counts:
+            failures.append(f"entity counters wrong ([expected, actual]): {wrong_counts}")
         if any(report.poison_messages.values()):
             failures.append(f"poison messages: {report.poison_messages}")
         report.ok = not failures
