@@ -73,7 +73,7 @@ class Engine:
         async with self._lock:
             if self._runtime is not None and self._runtime.loop is not loop:
                 self._runtime.watch.stop()  # a runtime of a loop that is gone
-                self._runtime.orchestrators.steps.close()
+                self._runtime.orchestrators.close()
             if self._runtime is None or self._runtime.loop is not loop:
                 hub = self._hub or TaskHub.from_connection_string(
                     self.settings.connection_string,
@@ -94,7 +94,7 @@ class Engine:
         runtime, self._runtime = self._runtime, None
         if runtime is not None:
             runtime.watch.stop()
-            runtime.orchestrators.steps.close()
+            runtime.orchestrators.close()
         if runtime is not None and runtime.loop is asyncio.get_running_loop():
             await runtime.hub.close()
 

@@ -101,6 +101,8 @@ def test_an_async_activity_that_blocks_the_loop_is_named_in_the_log(host: HostPr
 def test_an_entity_operation_that_never_returns_fails_its_call_and_the_entity_lives_on(
     host: HostProcess,
 ) -> None:
+    """Past functionTimeout (5 s here) an entity operation is abandoned, and its request
+    fails at the dequeue limit; one that waits 3 s (as on I/O) is not a blocked step."""
     payload = post(host, "call_stuck")
     final = finished(payload["statusQueryGetUri"], 60)
     assert final["runtimeStatus"] == "Completed", final

@@ -108,10 +108,19 @@ class OrchestratorWorker:
             hub, self.mailbox, self.stats, clock, self.inbox.put, self.inbox.spawn
         )
         self.outbox = Outbox(hub, options, self.stats, self.inbox.spawn, self.timers.fire_locally)
+        # Entity operations are not replayed: like activities they may wait on I/O, so only
+        # functionTimeout bounds them, in threads of their own (a slow entity never holds
+        # the threads orchestrator steps run in).
+        entity_steps = StepRunner(stall_limit=options.step_limit, step_limit=options.step_limit)
         self.entities = EntityWorker(
-            hub, registry, options, self.stats, self.steps, self.outbox, clock
+            hub, registry, options, self.stats, entity_steps, self.outbox, clock
         )
         self._blocked: dict[str, tuple[int, OrchestratorBlockedError]] = {}
+
+    def close(self) -> None:
+        """Stop the threads orchestrator steps and entity operations run in."""
+        self.steps.close()
+        self.entities.steps.close()
 
     @property
     def local_runner(self) -> LocalRunner | None:

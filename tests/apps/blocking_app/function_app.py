@@ -68,6 +68,8 @@ def stuck(context: df.DurableEntityContext) -> None:
     if context.operation_name == "hang":
         while context.operation_name:
             pass
+    if context.operation_name == "slow":
+        time.sleep(3)  # an entity may wait on I/O (it is not replayed): within functionTimeout
     context.set_result("fine")
 
 
@@ -76,6 +78,6 @@ def call_stuck(context: df.DurableOrchestrationContext) -> Any:
     try:
         yield context.call_entity(df.EntityId("stuck", context.instance_id), "hang")
     except df.TaskFailedError as error:
-        fine = yield context.call_entity(df.EntityId("stuck", context.instance_id), "get")
+        fine = yield context.call_entity(df.EntityId("stuck", context.instance_id), "slow")
         return {"error": error.failure.error_type, "then": fine}
     return "returned"
