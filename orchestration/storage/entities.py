@@ -11,6 +11,7 @@ Rows older than the dedupe window are deleted by later commits.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -18,12 +19,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orchestration.azure import BatchError, Conflict, Entity, PreconditionFailed, TableOperation
+from orchestration.azure import (
+    BatchError,
+    Conflict,
+    Entity,
+    PreconditionFailed,
+    StorageError,
+    TableOperation,
+)
 from orchestration.core.entities import EntityMessage
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.storage import codec
 from orchestration.storage.hub import ConcurrencyError, TaskHub
 from orchestration.storage.names import odata_string, to_key
+from orchestration.storage.payloads import BLOB_KEY, is_reference
 from orchestration.storage.state import InstanceState
 
 APPLIED_PREFIX = "applied-"
@@ -62,10 +71,14 @@ class EntityStore:
         before: InstanceState,
         after: InstanceState,
         batch: AppliedBatch,
-        forget: Sequence[str] = (),
+        forget: Sequence[tuple[str, str | None]] = (),
     ) -> InstanceState:
         """Write the entity's new state row and the batch's row in one transaction, if
-        nobody else wrote the entity since `before`; drop the rows `forget` names."""
+        nobody else wrote the entity since `before`; drop the rows `forget` names.
+
+        The committed state's `input` is the snapshot as stored (a blob reference past the
+        payload threshold); the blob of the snapshot it replaces is deleted (each batch
+        would otherwise leave one behind)."""
         hub = self.hub
         key = to_key(before.instance_id)
         messages = json.dumps([m.to_dict() for m in batch.messages], separators=(",", ":"))
@@ -81,22 +94,43 @@ class EntityStore:
             row["Messages"] = messages
         state_row = await hub._state_to_row(after)
         operations = [TableOperation.upsert(row, "replace")]
-        operations += [TableOperation.delete(key, old) for old in forget[:90]]
+        forget = forget[:90]
+        operations += [TableOperation.delete(key, old) for old, _ in forget]
         if before.etag is None:
             operations.append(TableOperation.insert(state_row))
         else:
             operations.append(TableOperation.update(state_row, etag=before.etag, mode="replace"))
+        stored = state_row.get("Input")  # the snapshot as stored: its text, or a reference
         await hub.faults.check("commit.before")
         try:
             etags = await hub.tables.submit_transaction(hub.names.instances_table, operations)
         except BatchError as error:
+            await self._drop_blob(stored)  # this commit's snapshot blob, never referenced
             if error.status in (409, 412, 404):
                 raise ConcurrencyError(str(error)) from error
             raise
         except (PreconditionFailed, Conflict) as error:
+            await self._drop_blob(stored)
             raise ConcurrencyError(str(error)) from error
+        if before.input != stored:
+            await self._drop_blob(before.input)  # the snapshot this commit replaced
+        for _, blob in forget:
+            await self._drop_blob(blob)
         await hub.faults.check("commit.after")
-        return replace(after, etag=etags[-1])
+        return replace(after, input=stored, etag=etags[-1])
+
+    async def _drop_blob(self, stored: str | None) -> None:
+        """Delete a snapshot's blob (best effort: a purge removes what is left)."""
+        if not stored or not stored.startswith('{"$blob"'):
+            return
+        reference = json.loads(stored)
+        if not is_reference(reference):
+            return
+        hub = self.hub
+        with contextlib.suppress(StorageError):
+            await hub.blobs.delete(
+                hub.names.payload_container, reference[BLOB_KEY], missing_ok=True
+            )
 
     async def batches(self, instance_id: str, *, keys_only: bool = False) -> list[Entity]:
         return await self.hub._partition_rows(instance_id, APPLIED_PREFIX, keys_only=keys_only)
@@ -113,12 +147,15 @@ class EntityStore:
             found.append(AppliedBatch(row["RowKey"], keys, messages))
         return found
 
-    async def expired(self, instance_id: str, now: datetime, window: timedelta) -> list[str]:
-        """Row keys of batches older than `window` (to drop with a later commit)."""
+    async def expired(
+        self, instance_id: str, now: datetime, window: timedelta
+    ) -> list[tuple[str, str | None]]:
+        """Batches older than `window` (to drop with a later commit): row key, and the
+        reference of the blob holding its messages, if any."""
         cutoff = applied_row_key(now - window, 0)
         return [
-            row["RowKey"]
-            for row in await self.batches(instance_id, keys_only=True)
+            (row["RowKey"], row.get("MessagesBlob"))
+            for row in await self.batches(instance_id)
             if row["RowKey"] < cutoff
         ]
 

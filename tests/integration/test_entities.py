@@ -5,6 +5,7 @@ storage (its state past the payload threshold, its batch rows) on Azurite in thi
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +30,7 @@ from orchestration.functions.orchestrator import OrchestratorWorker
 from orchestration.functions.orchestrator.inbox import Arrival
 from orchestration.functions.registry import Registry
 from orchestration.functions.triggers import sweep
+from orchestration.storage import codec
 from orchestration.storage.entities import EntityStore
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.messages import ControlMessage
@@ -175,23 +177,38 @@ async def test_state_past_the_payload_threshold_lives_in_a_blob(azurite: Storage
         registry.add_entity("journal", journal)
         registry.add_orchestrator("append_many", append_many)
         client = DurableOrchestrationClient(hub)
-        instance_id = await client.start_new("append_many", None, "big")
         worker = BurstWorker(hub, registry, visibility_timeout=5)
+        # Two orchestrations one after the other: two batches, each with a snapshot blob.
+        for expected in (20, 40):
+            instance_id = await client.start_new("append_many", None, "big")
 
-        async def done() -> bool:
+            async def done(instance_id: str = instance_id) -> bool:
+                status = await client.get_status(instance_id)
+                return status is not None and status.runtime_status.is_terminal
+
+            await worker.run_until(done, timeout=60, idle_sleep=0.01)
             status = await client.get_status(instance_id)
-            return status is not None and status.runtime_status.is_terminal
-
-        await worker.run_until(done, timeout=60, idle_sleep=0.01)
-        status = await client.get_status(instance_id)
-        assert status is not None and status.output == 20
+            assert status is not None and status.output == expected
         state = await hub.read_state("@journal@big")
         assert state is not None and state.input is not None and state.input.startswith('{"$blob"')
         response = await client.read_entity_state(df.EntityId("journal", "big"))
-        assert [entry[:3] for entry in response.entity_state] == [f"{i:03d}" for i in range(20)]
+        assert [entry[:3] for entry in response.entity_state] == [
+            f"{i:03d}" for i in (*range(20), *range(20))
+        ]
         # Each batch left a row of what it applied (the look-up for copies).
         batches = await EntityStore(hub).applied("@journal@big")
-        assert sum(len(b.request_keys) for b in batches) == 21
+        assert len(batches) == 2 and sum(len(b.request_keys) for b in batches) == 42
+        # Each batch wrote a new snapshot blob and deleted the one it replaced: one is left
+        # (besides blobs of messages too large for the queue, which are not the snapshot's).
+        prefix = codec.blob_prefix("@journal@big")
+        names = {b.name for b in await hub.blobs.list(hub.names.payload_container, prefix)}
+        current = json.loads(state.input)["$blob"]
+        snapshots = set()
+        for name in names:
+            text = (await hub.blobs.download(hub.names.payload_container, name)).decode()
+            if text.startswith('{"exists"'):
+                snapshots.add(name)
+        assert snapshots == {current}, (len(batches), snapshots)
     finally:
         await hub.close()
 
@@ -210,7 +227,7 @@ async def tally_worker(azurite: Storage) -> AsyncIterator[OrchestratorWorker]:
     registry.add_entity("tally", tally)
     worker = OrchestratorWorker(hub, registry)
     yield worker
-    worker.steps.close()
+    worker.close()
     await hub.close()
 
 

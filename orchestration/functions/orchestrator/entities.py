@@ -257,7 +257,7 @@ class EntityWorker:
             next_repair_at=None,
             repairs=0,
         )
-        forget: list[str] = []
+        forget: list[tuple[str, str | None]] = []
         if entry.pruned_at is None or now - entry.pruned_at > self.window / 10:
             forget = await self.store.expired(instance_id, now, self.window)
         row_key = applied_row_key(now, outcome.snapshot.batches)
