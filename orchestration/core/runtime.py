@@ -26,12 +26,8 @@ from orchestration.core.actions import (
     StartSubOrchestration,
 )
 from orchestration.core.context import DurableOrchestrationContext
-from orchestration.core.entities import (
-    ENTITY_OPERATION,
-    REORDER_WINDOW,
-    OperationRequest,
-    response_event,
-)
+from orchestration.core.entities import response_event
+from orchestration.core.entity_requests import EntityRequests
 from orchestration.core.errors import (
     NonDeterminismError,
     OrchestratorNotRegisteredError,
@@ -137,11 +133,7 @@ class OrchestrationRuntime:
         self._event_waiters: dict[str, deque[AtomicTask]] = {}
         self._buffered_events: dict[str, deque[tuple[int, EventRaised]]] = {}
         self._arrivals = 0
-        # Entity requests this execution sent: per entity the next position and the time of
-        # the last; by action id, each request (what a repair sends again) and its time.
-        self._entity_positions: dict[str, tuple[int, datetime]] = {}
-        self._entity_requests: dict[int, tuple[SendEvent, datetime]] = {}
-        self._entity_calls: dict[int, EntityCallTask] = {}
+        self._entity_requests = EntityRequests(instance_id)
         self._suspended = False
         self._suspended_events: list[HistoryEvent] = []
         self._generator: Generator[Any, Any, Any] | None = None
@@ -494,48 +486,22 @@ class OrchestrationRuntime:
     ) -> EntityCallTask | None:
         """Send an operation request to an entity; for a call, the task of its answer."""
         action_id = self._next_id()
-        # The request's id is the id of the message that carries it (see core.outbox).
-        request_id = f"{self.instance_id}:{self.execution_id}:event:{action_id}"
-        position, previous_at = self._entity_positions.get(entity_instance, (0, None))
-        self._entity_positions[entity_instance] = (position + 1, self.current_time)
-        request = OperationRequest(
-            id=request_id,
-            operation=operation,
-            input=encoded_input,
-            signal=not call,
-            reply_to=self.instance_id if call else None,
-            reply_execution=self.execution_id if call else None,
-            sender=f"{self.instance_id}:{self.execution_id}",
-            position=position,
-            sent_at=self.current_time,
-            previous_at=previous_at,
-        )
-        action = SendEvent(action_id, entity_instance, ENTITY_OPERATION, request.to_json())
-        self._unmatched_actions[action_id] = action
-        self._entity_requests[action_id] = (action, self.current_time)
+        requests = self._entity_requests
+        self._unmatched_actions[action_id] = requests.send(
+            action_id, self.execution_id, entity_instance, operation, encoded_input, call,
+            self.current_time,
+        )  # fmt: skip
         if not call:
             return None
         task = EntityCallTask(action_id, f"Entity operation {operation!r} on {entity_instance!r}")
-        key = response_event(request_id).casefold()
-        self._event_waiters.setdefault(key, deque()).append(task)
-        self._entity_calls[action_id] = task
+        answer = response_event(requests.request_id(self.execution_id, action_id))
+        self._event_waiters.setdefault(answer.casefold(), deque()).append(task)
+        requests.awaits(action_id, task)
         return task
 
-    def entity_requests_to_resend(self, window: timedelta = REORDER_WINDOW) -> list[Action]:
-        """What a repair sends again: this execution's entity requests of the last `window`
-        whose sending may have been cut short (calls not yet answered, and signals), marked
-        as possible copies (the entity looks each up before running it)."""
-        horizon = self.current_time - window
-        resend: list[Action] = []
-        for action_id, (action, sent_at) in sorted(self._entity_requests.items()):
-            if sent_at < horizon:
-                continue
-            request = OperationRequest.from_json(action.input).as_possible_duplicate()
-            call = self._entity_calls.get(action_id)
-            if call is not None and call.state is not TaskState.RUNNING:
-                continue  # answered
-            resend.append(SendEvent(action.id, action.instance_id, action.name, request.to_json()))
-        return resend
+    def entity_requests_to_resend(self) -> list[Action]:
+        """This execution's entity requests a repair sends again (EntityRequests.to_resend)."""
+        return self._entity_requests.to_resend(self.current_time)
 
     def with_retry(self, options: RetryOptions, create_attempt: Callable[[], TaskBase]) -> TaskBase:
         return RetryableTask(options, create_attempt, self.create_timer, lambda: self.current_time)
