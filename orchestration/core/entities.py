@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import json
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -301,6 +302,11 @@ class EntitySnapshot:
             batches=int(data.get("batches", 0)),
         )
 
+    @property
+    def is_empty(self) -> bool:
+        """No state and no request held back: nothing left of the entity."""
+        return not self.exists and not self.early
+
     def copy(self) -> EntitySnapshot:
         return EntitySnapshot(
             self.exists, self.state, dict(self.senders), list(self.early),
@@ -386,10 +392,10 @@ def _forget_senders(snapshot: EntitySnapshot, now: datetime, window: timedelta) 
 class DurableEntityContext:
     """What an entity function sees of one operation, as azure-functions-durable's."""
 
-    def __init__(self, entity_id: EntityId, batch: _Batch) -> None:
+    def __init__(self, entity_id: EntityId, batch: _Batch, request: OperationRequest) -> None:
         self._entity_id = entity_id
         self._batch = batch
-        self._request: OperationRequest | None = None
+        self._request = request
         self._result: str | None = None
         self._destruct = False
 
@@ -406,8 +412,8 @@ class DurableEntityContext:
         return self._entity_id
 
     @property
-    def operation_name(self) -> str | None:
-        return self._request.operation if self._request is not None else None
+    def operation_name(self) -> str:
+        return self._request.operation
 
     @property
     def is_newly_constructed(self) -> bool:
@@ -415,8 +421,7 @@ class DurableEntityContext:
 
     def get_input(self) -> Any:
         """The operation's input, decoded from JSON."""
-        request = self._request
-        return serialization.loads(request.input) if request is not None else None
+        return serialization.loads(self._request.input)
 
     def get_state(self, initializer: Callable[[], Any] | None = None) -> Any:
         """The entity's state; for an entity without one, `initializer()` (or None)."""
@@ -465,8 +470,7 @@ class Entity:
 
 def entity_function_of(function: Callable[..., Any]) -> EntityFunction:
     """The user's function behind what was registered (`Entity.create(fn)` or `fn`)."""
-    inner = function.fn if isinstance(function, Entity) else function
-    return inner
+    return function.fn if isinstance(function, Entity) else function
 
 
 @dataclass
@@ -488,8 +492,7 @@ class BatchOutcome:
 class _Batch:
     """The live state of an entity while its batch runs (watched for progress)."""
 
-    def __init__(self, name: str, snapshot: EntitySnapshot) -> None:
-        self.name = name
+    def __init__(self, snapshot: EntitySnapshot) -> None:
         self.progress = 0
         self.exists = snapshot.exists
         self.state: Any = serialization.loads(snapshot.state) if snapshot.exists else None
@@ -525,10 +528,11 @@ class EntityBatch:
         A request whose id `refused` names is not run: it fails with that failure (a request
         that could not be processed), and takes its turn, so its sender's next ones run."""
         after = snapshot.copy()
-        live = self._live = _Batch(self.name, snapshot)
+        live = self._live = _Batch(snapshot)
         outcomes: list[OperationOutcome] = []
         messages: list[EntityMessage] = []
-        signals: dict[str, list[str]] = {}
+        signals: dict[str, list[str]] = {}  # to each entity, in the order sent
+        signal_count = 0
         after.batches += 1
         for request in requests:
             live.progress += 1
@@ -553,9 +557,8 @@ class EntityBatch:
             for target, operation, encoded in sent:
                 position, previous_at = after.positions.get(target, (0, None))
                 after.positions[target] = (position + 1, now)
-                count = sum(len(texts) for texts in signals.values())
                 signal = OperationRequest(
-                    id=f"{self.instance_id}:{after.batches}:{count}",
+                    id=f"{self.instance_id}:{after.batches}:{signal_count}",
                     operation=operation,
                     input=encoded,
                     sender=self.instance_id,
@@ -564,6 +567,7 @@ class EntityBatch:
                     previous_at=previous_at,
                 )
                 signals.setdefault(target, []).append(signal.to_json())
+                signal_count += 1
         for target, texts in signals.items():
             name, packed = pack_requests(texts)
             message_id = f"{self.instance_id}:{after.batches}:signals:{target}"
@@ -578,15 +582,15 @@ class EntityBatch:
         """One operation; on an exception the state and signals are as before it."""
         saved_exists, saved_state = live.exists, copy.deepcopy(live.state)
         live.signals = []
-        context = DurableEntityContext(self.entity_id, live)
-        context._request = request
+        context = DurableEntityContext(self.entity_id, live, request)
         try:
             if self.function is None:
                 raise LookupError(
                     f"No entity named {self.entity_id.name!r} is registered in this app."
                 )
             returned = self.function(context)
-            if returned is not None and context._result is None and hasattr(returned, "__await__"):
+            if inspect.iscoroutine(returned):
+                returned.close()
                 raise TypeError("an entity function must not be async")
         except Exception as error:  # the user's code: the operation fails, the batch goes on
             live.exists, live.state = saved_exists, saved_state

@@ -87,7 +87,6 @@ class DeliverEvent:
 
 
 Outgoing = RunActivity | FireTimer | StartChild | DeliverEvent
-_PENDING = EventRaised(-1, datetime.min, "", None)  # a place kept for a packed message
 
 
 def outgoing(sender: Sender, actions: Iterable[Action], now: datetime) -> list[Outgoing]:
@@ -116,27 +115,19 @@ def outgoing(sender: Sender, actions: Iterable[Action], now: datetime) -> list[O
                 )
             )
         elif isinstance(action, SendEvent) and action.name == ENTITY_OPERATION:
-            if action.instance_id not in to_entities:
-                to_entities[action.instance_id] = []
-                found.append(DeliverEvent(action.instance_id, _PENDING))  # its place
-            to_entities[action.instance_id].append(action)
+            to_entities.setdefault(action.instance_id, []).append(action)
         elif isinstance(action, SendEvent):
             raised = EventRaised(-1, now, action.name, action.input)
             message_id = f"{sender.instance_id}:{execution_id}:event:{action.id}"
             found.append(DeliverEvent(action.instance_id, raised, message_id))
         elif isinstance(action, CompleteOrchestration) and sender.parent is not None:
             found.append(result_to_parent(sender, action, now))
-    for index, item in enumerate(found):
-        if isinstance(item, DeliverEvent) and item.event is _PENDING:
-            requests = to_entities[item.instance_id]
-            name, packed = pack_requests([a.input or "" for a in requests])
-            first, last = requests[0].id, requests[-1].id
-            message_id = f"{sender.instance_id}:{execution_id}:event:{first}"
-            if len(requests) > 1:
-                message_id += f"-{last}"
-            found[index] = DeliverEvent(
-                item.instance_id, EventRaised(-1, now, name, packed), message_id
-            )
+    for entity, requests in to_entities.items():
+        name, packed = pack_requests([a.input or "" for a in requests])
+        message_id = f"{sender.instance_id}:{execution_id}:event:{requests[0].id}"
+        if len(requests) > 1:
+            message_id += f"-{requests[-1].id}"
+        found.append(DeliverEvent(entity, EventRaised(-1, now, name, packed), message_id))
     return found
 
 
