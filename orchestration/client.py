@@ -34,6 +34,7 @@ from orchestration.core.history import (
 from orchestration.core.rewind import rewound
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.entity_client import EntityClient, EntityMetadata, EntityStateResponse
+from orchestration.storage.entities import NOT_ENTITY_NAMES
 from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHub
 from orchestration.storage.links import InstanceLinks
 from orchestration.storage.mailbox import Mailbox
@@ -522,7 +523,7 @@ def build_filter(
 ) -> str | None:
     """An OData filter over orchestrations' state rows (entities' are left out), built
     only from typed, validated values."""
-    clauses = ["(Name lt '@' or Name ge 'A')"]
+    clauses = [NOT_ENTITY_NAMES]
     if created_time_from is not None:
         clauses.append(f"CreatedTime ge {odata_datetime(created_time_from)}")
     if created_time_to is not None:

@@ -18,7 +18,6 @@ from typing import Any
 from orchestration.core import serialization
 from orchestration.core.entities import (
     EntityId,
-    EntitySnapshot,
     OperationRequest,
     as_entity_id,
     entity_id_of,
@@ -164,7 +163,7 @@ class EntityClient:
         state = await self._hub.read_state(validate_instance_id(entity))
         if state is None:
             return EntityStateResponse(False, None)
-        snapshot = EntitySnapshot.from_json(await self._hub.resolve(state.input))
+        snapshot = await EntityStore(self._hub).snapshot_of(state)
         return EntityStateResponse(snapshot.exists, serialization.loads(snapshot.state))
 
     async def list_entities(
@@ -178,13 +177,12 @@ class EntityClient:
         """One page of the hub's entities (of one name, or all) and the next page's token."""
         if entity_name is not None:
             validate_function_name(entity_name, "Entity name")
-        states, token = await EntityStore(self._hub).list_states(
-            entity_name, page_size, continuation_token
-        )
+        store = EntityStore(self._hub)
+        states, token = await store.list_states(entity_name, page_size, continuation_token)
         found = []
         for state in states:
-            snapshot = EntitySnapshot.from_json(await self._hub.resolve(state.input))
-            if not snapshot.exists and not snapshot.early:
+            snapshot = await store.snapshot_of(state)
+            if snapshot.is_empty:
                 continue
             found.append(
                 EntityMetadata(
@@ -205,8 +203,7 @@ class EntityClient:
         while remove_empty_entities:
             states, token = await store.list_states(None, 1000, token)
             for state in states:
-                snapshot = EntitySnapshot.from_json(await self._hub.resolve(state.input))
-                if not snapshot.exists and not snapshot.early:
+                if (await store.snapshot_of(state)).is_empty:
                     removed += int(await self._hub.purge(state.instance_id))
             if token is None:
                 break

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import azure.functions as func
 
 from orchestration.functions.engine import Engine
+from orchestration.storage.entities import NOT_ENTITY_NAMES
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.messages import (
     ControlMessage,
@@ -59,7 +60,7 @@ async def sweep(hub: TaskHub, repair_after: timedelta, now: datetime) -> None:
     # time (a held-back request to release) makes the sweep wake one.
     stale = (
         f"(RuntimeStatus eq 'Running' or RuntimeStatus eq 'Pending') and "
-        f"((LastUpdatedTime lt {odata_datetime(cutoff)} and (Name lt '@' or Name ge 'A')) "
+        f"((LastUpdatedTime lt {odata_datetime(cutoff)} and {NOT_ENTITY_NAMES}) "
         f"or WakeAt lt {odata_datetime(now)})"
     )
     async for state in hub.iterate_states(stale):

@@ -21,21 +21,22 @@ from typing import Any
 
 from orchestration.azure import (
     BatchError,
-    Conflict,
     Entity,
-    PreconditionFailed,
     StorageError,
     TableOperation,
 )
-from orchestration.core.entities import EntityMessage
+from orchestration.core.entities import EntityMessage, EntitySnapshot, entity_id_of
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.storage import codec
 from orchestration.storage.hub import ConcurrencyError, TaskHub
 from orchestration.storage.names import odata_string, to_key
-from orchestration.storage.payloads import BLOB_KEY, is_reference
+from orchestration.storage.payloads import reference_in
 from orchestration.storage.state import InstanceState
 
 APPLIED_PREFIX = "applied-"
+# OData clauses over state rows: the entities' (their names start with '@'), and the rest.
+ENTITY_NAMES = "Name ge '@' and Name lt 'A'"
+NOT_ENTITY_NAMES = "(Name lt '@' or Name ge 'A')"
 # Past this, a batch row's messages go to a blob (a table property holds 32k characters).
 _INLINE_MESSAGES_CHARS = 30_000
 
@@ -101,39 +102,32 @@ class EntityStore:
         else:
             operations.append(TableOperation.update(state_row, etag=before.etag, mode="replace"))
         stored = state_row.get("Input")  # the snapshot as stored: its text, or a reference
-        await hub.faults.check("commit.before")
         try:
-            etags = await hub.tables.submit_transaction(hub.names.instances_table, operations)
-        except BatchError as error:
+            # 404: a batch row to forget that another writer deleted first.
+            etags = await hub.submit_commit(operations, lost_races=(404, 409, 412))
+        except (ConcurrencyError, BatchError):
             await self._drop_blob(stored)  # this commit's snapshot blob, never referenced
-            if error.status in (409, 412, 404):
-                raise ConcurrencyError(str(error)) from error
             raise
-        except (PreconditionFailed, Conflict) as error:
-            await self._drop_blob(stored)
-            raise ConcurrencyError(str(error)) from error
         if before.input != stored:
             await self._drop_blob(before.input)  # the snapshot this commit replaced
         for _, blob in forget:
             await self._drop_blob(blob)
-        await hub.faults.check("commit.after")
         return replace(after, input=stored, etag=etags[-1])
 
     async def _drop_blob(self, stored: str | None) -> None:
-        """Delete a snapshot's blob (best effort: a purge removes what is left)."""
-        if not stored or not stored.startswith('{"$blob"'):
-            return
-        reference = json.loads(stored)
-        if not is_reference(reference):
-            return
-        hub = self.hub
-        with contextlib.suppress(StorageError):
-            await hub.blobs.delete(
-                hub.names.payload_container, reference[BLOB_KEY], missing_ok=True
-            )
+        """Delete the blob a stored value refers to (best effort: a purge removes what is
+        left)."""
+        reference = reference_in(stored)
+        if reference is not None:
+            with contextlib.suppress(StorageError):
+                await self.hub.payloads.delete(reference)
 
-    async def batches(self, instance_id: str, *, keys_only: bool = False) -> list[Entity]:
-        return await self.hub._partition_rows(instance_id, APPLIED_PREFIX, keys_only=keys_only)
+    async def snapshot_of(self, state: InstanceState) -> EntitySnapshot:
+        """The entity snapshot a state row holds (fetched from its blob when it is one)."""
+        return EntitySnapshot.from_json(await self.hub.resolve(state.input))
+
+    async def batches(self, instance_id: str) -> list[Entity]:
+        return await self.hub._partition_rows(instance_id, APPLIED_PREFIX)
 
     async def applied(self, instance_id: str) -> list[AppliedBatch]:
         """The entity's recent batches (what a possible copy is looked up in)."""
@@ -163,10 +157,7 @@ class EntityStore:
         self, name: str | None = None, top: int | None = None, continuation: Any = None
     ) -> tuple[list[InstanceState], Any]:
         """One page of entities' state rows (of one entity name, or all)."""
-        if name is not None:
-            clause = f"Name eq {odata_string('@' + name.lower())}"
-        else:
-            clause = "Name ge '@' and Name lt 'A'"
+        clause = f"Name eq {odata_string(row_name(name))}" if name is not None else ENTITY_NAMES
         return await self.hub.query_states(clause, top=top, continuation=continuation)
 
 
@@ -176,11 +167,17 @@ def batch_of(
     return AppliedBatch(row_key, frozenset(request_key(i) for i in request_ids), tuple(messages))
 
 
-def new_entity_state(instance_id: str, name: str, now: datetime) -> InstanceState:
+def row_name(entity_name: str) -> str:
+    """The `Name` of an entity's state row: `@` and its name in lower case (orchestrator
+    names start with a letter or `_`, so entities sort apart: ENTITY_NAMES)."""
+    return f"@{entity_name.lower()}"
+
+
+def new_entity_state(instance_id: str, now: datetime) -> InstanceState:
     """The state row of an entity that has none yet (its first batch's commit inserts it)."""
     return InstanceState(
         instance_id=instance_id,
-        name=name,
+        name=row_name(entity_id_of(instance_id).name),
         status=OrchestrationRuntimeStatus.Running,
         created_at=now.astimezone(UTC),
         updated_at=now.astimezone(UTC),

@@ -69,7 +69,7 @@ from orchestration.storage.names import (
     to_key,
     validate_instance_id,
 )
-from orchestration.storage.payloads import PayloadStore, is_reference
+from orchestration.storage.payloads import PayloadStore, is_reference, reference_in
 from orchestration.storage.state import (
     STATE_ROW,
     state_from_row,
@@ -177,10 +177,8 @@ class TaskHub:
 
     async def resolve(self, text: str | None) -> str | None:
         """A stored payload as the user sees it (blob references fetched)."""
-        if text is None or not text.startswith('{"$blob"'):
-            return text
-        reference = json.loads(text)
-        if not is_reference(reference):
+        reference = reference_in(text)
+        if reference is None:
             return text
         return await self.payloads.fetch(reference)
 
@@ -378,7 +376,6 @@ class TaskHub:
         `after.steps` must be `before.steps + 1`. With `next_generation_events` (continue as
         new), `after` describes the new execution, whose first step they are.
         """
-        table = self.names.instances_table
         text = await self._encode(before.instance_id, events) if events else None
         if next_generation_events:
             after = replace(after, first_step=None)  # a new execution: its history in rows
@@ -402,18 +399,25 @@ class TaskHub:
         )
         if len(operations) > MAX_BATCH or history_chars > MAX_TRANSACTION_HISTORY_CHARS:
             operations = await self._move_history_to_blob(before, after, operations)
+        etags = await self.submit_commit(operations)
+        return replace(after, etag=etags[-1])
+
+    async def submit_commit(
+        self, operations: list[TableOperation], *, lost_races: tuple[int, ...] = (409, 412)
+    ) -> list[str | None]:
+        """Submit a commit's transaction (between its fault points); the new ETags. A batch
+        refused with a `lost_races` status (someone else wrote first) is a ConcurrencyError."""
         await self.faults.check("commit.before")
         try:
-            etags = await self.tables.submit_transaction(table, operations)
+            etags = await self.tables.submit_transaction(self.names.instances_table, operations)
         except BatchError as error:
-            if error.status in (409, 412):
+            if error.status in lost_races:
                 raise ConcurrencyError(str(error)) from error
             raise
         except (PreconditionFailed, Conflict) as error:
             raise ConcurrencyError(str(error)) from error
         await self.faults.check("commit.after")
-        committed = replace(after, etag=etags[-1])
-        return committed
+        return etags
 
     async def _commit_first_step(
         self, before: InstanceState, after: InstanceState

@@ -37,6 +37,9 @@ class PayloadStore:
         data = await self._blobs.download(self._container, reference[BLOB_KEY])
         return data.decode("utf-8")
 
+    async def delete(self, reference: dict[str, Any]) -> None:
+        await self._blobs.delete(self._container, reference[BLOB_KEY], missing_ok=True)
+
     async def resolve_json(self, value: dict[str, Any]) -> dict[str, Any]:
         if BLOB_KEY in value and len(value) == 1:
             loaded: dict[str, Any] = json.loads(await self.fetch(value))
@@ -53,3 +56,11 @@ class PayloadStore:
 
 def is_reference(value: Any) -> bool:
     return isinstance(value, dict) and BLOB_KEY in value and len(value) == 1
+
+
+def reference_in(text: str | None) -> dict[str, Any] | None:
+    """The blob reference a stored value is, or None when it holds its text itself."""
+    if text is None or not text.startswith('{"$blob"'):
+        return None
+    value = json.loads(text)
+    return value if is_reference(value) else None

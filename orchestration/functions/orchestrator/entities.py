@@ -171,10 +171,8 @@ class EntityWorker:
         self.stats.cache_misses += 1
         state = await self.hub.read_state(instance_id)
         if state is None:
-            name = f"@{entity_id_of(instance_id).name.lower()}"
-            return _Entry(new_entity_state(instance_id, name, self.clock()), EntitySnapshot())
-        snapshot = EntitySnapshot.from_json(await self.hub.resolve(state.input))
-        return _Entry(state, snapshot)
+            return _Entry(new_entity_state(instance_id, self.clock()), EntitySnapshot())
+        return _Entry(state, await self.store.snapshot_of(state))
 
     def _requests(self, arrivals: list[Arrival]) -> tuple[list[OperationRequest], set[str]]:
         """The arrivals' requests, and the ids of those that may be copies."""
@@ -238,8 +236,8 @@ class EntityWorker:
         snapshot = entry.snapshot.copy()
         held_before = len(snapshot.early)
         ready = order(snapshot, fresh, now, self.window)
-        if not ready and len(snapshot.early) == held_before and not fresh:
-            return [*resend.values()]
+        if not ready and len(snapshot.early) == held_before:
+            return [*resend.values()]  # nothing ran and nothing new is held back
         entity = entity_id_of(instance_id)
         function = self.registry.entity(entity.name)
         batch = EntityBatch(entity, function)
@@ -323,9 +321,6 @@ class EntityWorker:
         arrival = Arrival(message, attempts, asyncio.get_running_loop().create_future())
         failure = FailureDetails("PoisonMessageError", reason)
         await self.process(message.instance_id, [arrival], {r.id: failure for r in requests})
-
-    def forget(self, instance_id: str) -> None:
-        self._cache.pop(instance_id, None)
 
 
 def mark_possible_duplicate(message: EntityMessage) -> EntityMessage:

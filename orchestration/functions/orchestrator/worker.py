@@ -463,8 +463,6 @@ class OrchestratorWorker:
 
     async def fail_instance(self, instance_id: str, failure: FailureDetails) -> bool:
         """End a running instance as Failed without running its code (a poisoned message)."""
-        if is_entity_instance(instance_id):
-            return False  # an entity lives on: a poisoned request fails alone (refuse)
         self.cache.drop(instance_id)
         for _attempt in range(MAX_COMMIT_ATTEMPTS):
             state = await self.hub.read_state(instance_id)
