@@ -26,6 +26,7 @@ from orchestration.core import (
 from orchestration.core.entities import DurableEntityContext, Entity, EntityId
 from orchestration.core.tasks import AtomicTask, CompoundTask, RetryableTask
 from orchestration.functions.app import Blueprint, DFApp
+from orchestration.legacy import Orchestrator, V1ModelError
 
 RetryAbleTask = RetryableTask  # azure-functions-durable's spelling
 
@@ -43,6 +44,7 @@ __all__ = [
     "EntityStateResponse",
     "NonDeterminismError",
     "OrchestrationRuntimeStatus",
+    "Orchestrator",
     "Replayer",
     "RetryAbleTask",
     "RetryOptions",
@@ -50,6 +52,7 @@ __all__ = [
     "TaskBase",
     "TaskFailedError",
     "TimerTask",
+    "V1ModelError",
     "WhenAllTask",
     "WhenAnyTask",
 ]

@@ -34,6 +34,7 @@ from orchestration.core.history import (
 from orchestration.core.rewind import rewound
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.entity_client import EntityClient, EntityMetadata, EntityStateResponse
+from orchestration.legacy import refuse_client_binding_string
 from orchestration.storage.entities import NOT_ENTITY_NAMES
 from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHub
 from orchestration.storage.links import InstanceLinks
@@ -76,6 +77,9 @@ class InstanceStateError(RuntimeError):
     """The operation does not apply to the instance in its current status (e.g. finished)."""
 
 
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -111,6 +115,29 @@ class DurableOrchestrationStatus:
         if self.history is not None:
             data["historyEvents"] = self.history
         return data
+
+    @classmethod
+    def from_json(cls, json_obj: dict[str, Any] | str) -> DurableOrchestrationStatus:
+        """A status from its JSON form (`to_json`'s, or the management API's answer)."""
+        data = serialization.loads(json_obj) if isinstance(json_obj, str) else json_obj
+        if not isinstance(data, dict):
+            raise ValueError("a status's JSON form is an object")
+
+        def when(key: str) -> datetime:
+            text = data.get(key)
+            return datetime.fromisoformat(text) if isinstance(text, str) else _EPOCH
+
+        return cls(
+            name=str(data.get("name") or ""),
+            instance_id=str(data.get("instanceId") or ""),
+            runtime_status=OrchestrationRuntimeStatus(data.get("runtimeStatus") or "Pending"),
+            created_time=when("createdTime"),
+            last_updated_time=when("lastUpdatedTime"),
+            input_=data.get("input"),
+            output=data.get("output"),
+            custom_status=data.get("customStatus"),
+            history=data.get("historyEvents", data.get("history")),
+        )
 
 
 @dataclass
@@ -170,6 +197,8 @@ class DurableOrchestrationClient(EntityClient):
         returns once that step's commit has created the instance. `links` makes the
         management URLs of a request without a key link URLs (see `InstanceLinks`). `mailbox`
         is the engine's in this process: its commits then wake waits without a read."""
+        if isinstance(hub, str):
+            refuse_client_binding_string()
         self._hub = hub
         self.task_hub_name = hub.names.hub
         self.urls = urls or ManagementUrls()

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from orchestration.core import serialization
 from orchestration.core.entities import EntityId, as_entity_id
+from orchestration.core.function_refs import function_name, output_type
 from orchestration.core.tasks import TaskBase, TimerTask, WhenAllTask, WhenAnyTask
 
 if TYPE_CHECKING:
+    from orchestration.core.history import HistoryEvent
     from orchestration.core.retry import RetryOptions
     from orchestration.core.runtime import OrchestrationRuntime
 
@@ -43,6 +45,14 @@ class ReplaySafeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
+class FunctionContext:
+    """azure-functions-durable's bag of function-level attributes, set by keyword."""
+
+    def __init__(self, **attributes: Any) -> None:
+        for key, value in attributes.items():
+            setattr(self, key, value)
+
+
 class DurableOrchestrationContext:
     """What an orchestrator sees of its instance, and how it schedules durable work."""
 
@@ -50,6 +60,13 @@ class DurableOrchestrationContext:
         self._runtime = runtime
         self._uuid_counter = 0
         self._logger: ReplaySafeLogger | None = None
+
+    @classmethod
+    def from_json(cls, json_string: str) -> DurableOrchestrationContext:
+        """DF's v1 entry point: refused with what to write instead."""
+        from orchestration.legacy import refuse_context_from_json
+
+        refuse_context_from_json()
 
     # -- identity and input ------------------------------------------------------------
     @property
@@ -80,41 +97,73 @@ class DurableOrchestrationContext:
         """The time of the current step, from history: the same at every replay."""
         return self._runtime.current_time
 
-    def get_input(self) -> Any:
-        """The orchestration's input, decoded from JSON."""
-        return serialization.loads(self._runtime.input)
+    def get_input(self, expected_type: type | None = None) -> Any:
+        """The orchestration's input, decoded from JSON; custom objects rebuilt, as
+        `expected_type` (or the trigger's `input_type`) says."""
+        resolved = expected_type or self._runtime.input_type
+        return serialization.decode(self._runtime.input, resolved)
 
     # -- durable work ------------------------------------------------------------------
-    def call_activity(self, name: str, input_: Any = None) -> TaskBase:
-        """Schedule activity `name`; yield the task to get its result."""
-        return self._runtime.schedule_activity(name, serialization.dumps(input_))
+    def call_activity(
+        self, name: str | Callable[..., Any], input_: Any = None, expected_type: type | None = None
+    ) -> TaskBase:
+        """Schedule activity `name` (or the decorated activity function itself); yield the task
+        to get its result, rebuilt as `expected_type` or the activity's return annotation."""
+        resolved = expected_type or output_type(name)
+        activity = function_name(name, "activity")
+        task = self._runtime.schedule_activity(activity, serialization.dumps(input_))
+        task.expected_type = resolved
+        return task
 
     def call_activity_with_retry(
-        self, name: str, retry_options: RetryOptions, input_: Any = None
+        self,
+        name: str | Callable[..., Any],
+        retry_options: RetryOptions,
+        input_: Any = None,
+        expected_type: type | None = None,
     ) -> TaskBase:
         """Schedule activity `name`, retrying failures as `retry_options` says."""
+        resolved = expected_type or output_type(name)
+        activity = function_name(name, "activity")
         encoded = serialization.dumps(input_)
-        return self._runtime.with_retry(
-            retry_options, lambda: self._runtime.schedule_activity(name, encoded)
-        )
+
+        def start_attempt() -> TaskBase:
+            task = self._runtime.schedule_activity(activity, encoded)
+            task.expected_type = resolved
+            return task
+
+        return self._runtime.with_retry(retry_options, start_attempt)
 
     def call_sub_orchestrator(
-        self, name: str, input_: Any = None, instance_id: str | None = None
+        self,
+        name: str | Callable[..., Any],
+        input_: Any = None,
+        instance_id: str | None = None,
+        expected_type: type | None = None,
     ) -> TaskBase:
         """Start orchestrator `name` as a child instance; yield the task to get its output."""
-        return self._runtime.start_sub_orchestration(name, serialization.dumps(input_), instance_id)
+        resolved = expected_type or output_type(name)
+        orchestrator = function_name(name, "orchestration")
+        task = self._runtime.start_sub_orchestration(
+            orchestrator, serialization.dumps(input_), instance_id
+        )
+        task.expected_type = resolved
+        return task
 
     def call_sub_orchestrator_with_retry(
         self,
-        name: str,
+        name: str | Callable[..., Any],
         retry_options: RetryOptions,
         input_: Any = None,
         instance_id: str | None = None,
+        expected_type: type | None = None,
     ) -> TaskBase:
         """Start a child orchestration, retrying failures as `retry_options` says.
 
         Each attempt after the first gets its own instance id (the given one with a suffix).
         """
+        resolved = expected_type or output_type(name)
+        orchestrator = function_name(name, "orchestration")
         encoded = serialization.dumps(input_)
         attempt = 0
 
@@ -124,7 +173,9 @@ class DurableOrchestrationContext:
             child_id = instance_id
             if child_id is not None and attempt > 1:
                 child_id = f"{child_id}:retry{attempt - 1}"
-            return self._runtime.start_sub_orchestration(name, encoded, child_id)
+            task = self._runtime.start_sub_orchestration(orchestrator, encoded, child_id)
+            task.expected_type = resolved
+            return task
 
         return self._runtime.with_retry(retry_options, start_attempt)
 
@@ -132,20 +183,24 @@ class DurableOrchestrationContext:
         """A durable timer that fires at `fire_at` (UTC); it can be cancelled."""
         return self._runtime.create_timer(fire_at)
 
-    def wait_for_external_event(self, name: str) -> TaskBase:
-        """Wait for an event raised to this instance.
+    def wait_for_external_event(self, name: str, expected_type: type | None = None) -> TaskBase:
+        """Wait for an event raised to this instance; its data rebuilt as `expected_type`.
 
         An event that arrived before the wait is buffered and served at once; several waits on
         one name are served in arrival order. Names are case-insensitive.
         """
-        return self._runtime.wait_for_event(name)
+        return self._runtime.wait_for_event(name, expected_type)
 
     def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Raise event `name` on another instance (fire and forget)."""
         self._runtime.send_event(instance_id, name, serialization.dumps(data))
 
     def call_entity(
-        self, entityId: EntityId | str, operationName: str, operationInput: Any = None
+        self,
+        entityId: EntityId | str,
+        operationName: str,
+        operationInput: Any = None,
+        expected_type: type | None = None,
     ) -> TaskBase:
         """Call an entity's operation; yield the task to get its result (a failed operation
         raises TaskFailedError at the yield)."""
@@ -154,6 +209,7 @@ class DurableOrchestrationContext:
             entity, operationName, serialization.dumps(operationInput), call=True
         )
         assert task is not None
+        task.expected_type = expected_type
         return task
 
     def signal_entity(
@@ -193,7 +249,21 @@ class DurableOrchestrationContext:
 
     @property
     def custom_status(self) -> Any:
-        return serialization.loads(self._runtime.custom_status)
+        return serialization.decode(self._runtime.custom_status)
+
+    @property
+    def histories(self) -> list[HistoryEvent]:
+        """The history events this execution has replayed and recorded so far, in order."""
+        return list(self._runtime.history)
+
+    @property
+    def function_context(self) -> FunctionContext:
+        """Function-level attributes the orchestration itself does not use (as DF's)."""
+        return FunctionContext(
+            function_name=self._runtime.name,
+            instance_id=self._runtime.instance_id,
+            execution_id=self._runtime.execution_id,
+        )
 
     # -- determinism helpers -----------------------------------------------------------
     def new_guid(self) -> uuid.UUID:

@@ -419,16 +419,19 @@ class DurableEntityContext:
     def is_newly_constructed(self) -> bool:
         return not self._batch.exists
 
-    def get_input(self) -> Any:
-        """The operation's input, decoded from JSON."""
-        return serialization.loads(self._request.input)
+    def get_input(self, expected_type: type | None = None) -> Any:
+        """The operation's input, decoded from JSON (custom objects rebuilt)."""
+        return serialization.decode(self._request.input, expected_type)
 
-    def get_state(self, initializer: Callable[[], Any] | None = None) -> Any:
-        """The entity's state; for an entity without one, `initializer()` (or None)."""
+    def get_state(
+        self, initializer: Callable[[], Any] | None = None, expected_type: type | None = None
+    ) -> Any:
+        """The entity's state (custom objects rebuilt); for an entity without one,
+        `initializer()` (or None)."""
         self._batch.progress += 1
         if not self._batch.exists:
             return initializer() if initializer is not None else None
-        return copy.deepcopy(self._batch.state)
+        return serialization.revive(copy.deepcopy(self._batch.state), expected_type)
 
     def set_state(self, state: Any) -> None:
         """Replace the entity's state (JSON-serializable)."""

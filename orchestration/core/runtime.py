@@ -34,6 +34,7 @@ from orchestration.core.errors import (
     OrchestratorUsageError,
     TaskFailedError,
 )
+from orchestration.core.function_refs import INPUT_TYPE
 from orchestration.core.history import (
     SCHEDULING_EVENTS,
     ContinueAsNew,
@@ -112,6 +113,8 @@ class OrchestrationRuntime:
 
         self.name = ""
         self.input: str | None = None
+        self.input_type: type | None = None  # the trigger's `input_type=`, for get_input
+        self.history: list[HistoryEvent] = []  # what `context.histories` shows
         self.version: str | None = None
         self.parent: ParentInstance | None = None
         self.execution_id: str | None = None
@@ -219,6 +222,7 @@ class OrchestrationRuntime:
         return self._dropped
 
     def _apply(self, event: HistoryEvent) -> None:
+        self.history.append(event)
         if (
             self.completion is not None
             and not self._completion_flushed
@@ -288,6 +292,7 @@ class OrchestrationRuntime:
         if self.current_time == _EPOCH:
             self.current_time = event.timestamp
         function = self._resolve(event.name)
+        self.input_type = getattr(function, INPUT_TYPE, None)
         if function is None:
             self._fail(
                 OrchestratorNotRegisteredError(
@@ -335,7 +340,7 @@ class OrchestrationRuntime:
             self._drop(event, self._unknown_task_reason(event.task_scheduled_id))
             return False
         self._open_actions.pop(event.task_scheduled_id, None)
-        task._succeed(serialization.loads(event.result))
+        task._succeed_with_payload(event.result)
         return True
 
     def _on_task_failed(self, event: TaskFailed | SubOrchestrationInstanceFailed) -> bool:
@@ -371,7 +376,7 @@ class OrchestrationRuntime:
         key = event.name.casefold()
         waiters = self._event_waiters.get(key)
         if waiters:
-            waiters.popleft()._succeed(serialization.loads(event.input))
+            waiters.popleft()._succeed_with_payload(event.input)
         else:
             self._arrivals += 1
             self._buffered_events.setdefault(key, deque()).append((self._arrivals, event))
@@ -465,14 +470,14 @@ class OrchestrationRuntime:
         self._unmatched_actions[action_id] = CreateTimer(action_id, leg_fire_at)
         self._open_tasks[action_id] = task
 
-    def wait_for_event(self, name: str) -> AtomicTask:
+    def wait_for_event(self, name: str, expected_type: Any = None) -> AtomicTask:
         self.progress += 1
         key = name.casefold()
-        task = AtomicTask(-1, f"External event {name!r}")
+        task = AtomicTask(-1, f"External event {name!r}", expected_type)
         buffered = self._buffered_events.get(key)
         if buffered:
             _, event = buffered.popleft()
-            task._succeed(serialization.loads(event.input))
+            task._succeed_with_payload(event.input)
         else:
             self._event_waiters.setdefault(key, deque()).append(task)
         return task

@@ -84,12 +84,17 @@ class TaskBase:
 class AtomicTask(TaskBase):
     """A task backed by one action (activity, sub-orchestration) or one external event."""
 
-    __slots__ = ("action_id", "description")
+    __slots__ = ("action_id", "description", "expected_type")
 
-    def __init__(self, action_id: int, description: str) -> None:
+    def __init__(self, action_id: int, description: str, expected_type: Any = None) -> None:
         super().__init__()
         self.action_id = action_id
         self.description = description
+        # The type the result is rebuilt as (custom classes), as DF's `expected_type=`.
+        self.expected_type = expected_type
+
+    def _succeed_with_payload(self, payload: str | None) -> None:
+        self._succeed(serialization.decode(payload, self.expected_type))
 
 
 class TimerTask(AtomicTask):
@@ -119,7 +124,7 @@ class EntityCallTask(AtomicTask):
             failure = FailureDetails.from_dict(answer["error"])
             self._fail(TaskFailedError(f"{self.description} failed: {failure.describe()}", failure))
             return
-        super()._succeed(serialization.loads(answer.get("result")))
+        super()._succeed(serialization.decode(answer.get("result"), self.expected_type))
 
 
 class CompoundTask(TaskBase):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestration.core import serialization
+from orchestration.core.function_refs import input_type
 from orchestration.core.history import FailureDetails, HistoryEvent, TaskCompleted, TaskFailed
 from orchestration.functions.bounded import run_bounded
 from orchestration.functions.registry import Registry
@@ -75,8 +76,9 @@ class ActivityWorker:
                 raise ActivityNotRegisteredError(
                     f"No activity named {message.name!r} is registered; known: {known}."
                 )
-            argument = serialization.loads(await self.hub.resolve(message.input))
             name = definition.input_name
+            expected = input_type(definition.function, name)
+            argument = serialization.decode(await self.hub.resolve(message.input), expected)
             kwargs: dict[str, Any] = {name: argument} if name else {}
             args: tuple[Any, ...] = () if kwargs else (argument,)
             if definition.is_async:

@@ -218,7 +218,7 @@ class Simulation:
             self._deliver(item.instance_id, item.event)
 
     def _finish(self, instance: Instance, action: CompleteOrchestration) -> None:
-        instance.output = serialization.loads(action.result)
+        instance.output = serialization.decode(action.result)
         instance.failure = action.failure
         instance.generations.append(instance.history)
         RECORDED_RUNS.append((self.orchestrators, instance.instance_id, list(instance.history)))
@@ -250,7 +250,7 @@ class Simulation:
         index = self.random.randrange(len(self._activity_queue)) if self.random else 0
         instance_id, action = self._activity_queue.pop(index)
         function = self.activities[action.name]
-        argument = serialization.loads(action.input)
+        argument = serialization.decode(action.input)  # as ActivityWorker.execute
         self.activity_calls.append((action.name, argument))
         try:
             result = serialization.dumps(function(argument))  # as ActivityWorker.execute
