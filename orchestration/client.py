@@ -147,6 +147,10 @@ class PurgeHistoryResult:
     def to_json(self) -> dict[str, Any]:
         return {"instancesDeleted": self.instances_deleted}
 
+    @classmethod
+    def from_json(cls, json_obj: dict[str, Any]) -> PurgeHistoryResult:
+        return cls(int(json_obj["instancesDeleted"]))
+
 
 @dataclass
 class ManagementUrls:

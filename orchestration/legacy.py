@@ -59,6 +59,15 @@ def refuse_client_binding_string() -> NoReturn:
     _refuse("DurableOrchestrationClient(starter)", _CLIENT_INSTEAD)
 
 
+def refuse_entity_from_json() -> NoReturn:
+    """`DurableEntityContext.from_json(body)`, what v1's Entity.handle does."""
+    _refuse(
+        "DurableEntityContext.from_json",
+        "Entities receive their context from the engine: "
+        '`@app.entity_trigger(context_name="context")`.',
+    )
+
+
 def refuse_context_from_json() -> NoReturn:
     """`DurableOrchestrationContext.from_json(body)`, what v1's Orchestrator.handle does."""
     _refuse(

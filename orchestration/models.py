@@ -4,6 +4,7 @@ tests that import them from there (`from orchestration.models import DurableOrch
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,14 @@ class OrchestratorState:
             error=result.failure.describe() if result.failure is not None else None,
             custom_status=serialization.decode(result.custom_status),
         )
+
+    @property
+    def schema_version(self) -> int:
+        """DF's replay-schema number; this engine's actions have one shape."""
+        return 0
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_json(), default=str)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -78,6 +78,11 @@ class EntityId:
     def get_entity_id(scheduler_id: str) -> EntityId:
         return entity_id_of(scheduler_id)
 
+    @staticmethod
+    def get_entity_id_url_path(entity_id: EntityId) -> str:
+        """The entity's path under the management API: `entities/{name}/{key}`."""
+        return f"entities/{entity_id.name}/{entity_id.key}"
+
     def __str__(self) -> str:
         return self.get_scheduler_id(self)
 
@@ -419,6 +424,13 @@ class DurableEntityContext:
     def is_newly_constructed(self) -> bool:
         return not self._batch.exists
 
+    @classmethod
+    def from_json(cls, json_str: str) -> DurableEntityContext:
+        """DF's v1 entry point: refused with what to write instead."""
+        from orchestration.legacy import refuse_entity_from_json
+
+        refuse_entity_from_json()
+
     def get_input(self, expected_type: type | None = None) -> Any:
         """The operation's input, decoded from JSON (custom objects rebuilt)."""
         return serialization.decode(self._request.input, expected_type)
@@ -464,8 +476,8 @@ class Entity:
         self.fn = function
 
     @classmethod
-    def create(cls, function: EntityFunction) -> Entity:
-        return cls(function)
+    def create(cls, fn: EntityFunction) -> Entity:
+        return cls(fn)
 
     def __call__(self, context: DurableEntityContext) -> Any:
         return self.fn(context)
