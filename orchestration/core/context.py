@@ -6,6 +6,7 @@ orchestrator moves over by changing its import line.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from orchestration.core.function_refs import function_name, output_type
 from orchestration.core.tasks import TaskBase, TimerTask, WhenAllTask, WhenAnyTask
 
 if TYPE_CHECKING:
-    from orchestration.core.history import HistoryEvent
+    from orchestration.core.history import HistoryRecord
     from orchestration.core.retry import RetryOptions
     from orchestration.core.runtime import OrchestrationRuntime
 
@@ -252,9 +253,14 @@ class DurableOrchestrationContext:
         return serialization.decode(self._runtime.custom_status)
 
     @property
-    def histories(self) -> list[HistoryEvent]:
-        """The history events this execution has replayed and recorded so far, in order."""
-        return list(self._runtime.history)
+    def histories(self) -> list[HistoryRecord]:
+        """The history events this execution has replayed and applied so far, in order, as
+        DF's `HistoryEvent`s show them (type, id, time, name, played): payloads left out."""
+        played = self._runtime.played
+        return [
+            dataclasses.replace(record, is_played=True) if index < played else record
+            for index, record in enumerate(self._runtime.history)
+        ]
 
     @property
     def function_context(self) -> FunctionContext:

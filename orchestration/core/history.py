@@ -42,6 +42,23 @@ class EventType(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One applied history event as DF's `context.histories` lists it, without payloads."""
+
+    event_type: EventType
+    event_id: int
+    timestamp: datetime
+    name: str | None = None
+    is_played: bool = False  # applied by an earlier step (DF's IsPlayed)
+
+    @classmethod
+    def of(cls, event: HistoryEvent) -> HistoryRecord:
+        name = getattr(event, "name", None)
+        return cls(event.event_type, event.event_id, event.timestamp,
+                   name if isinstance(name, str) else None)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class FailureDetails:
     """Why a task or an orchestration failed: exception type, message and traceback."""
 

@@ -47,6 +47,7 @@ from orchestration.core.history import (
     ExecutionTerminated,
     FailureDetails,
     HistoryEvent,
+    HistoryRecord,
     OrchestratorStarted,
     ParentInstance,
     SubOrchestrationInstanceCompleted,
@@ -57,6 +58,13 @@ from orchestration.core.history import (
     TaskScheduled,
     TimerCreated,
     TimerFired,
+)
+from orchestration.core.recording import (
+    completion_event,
+    describe_event,
+    scheduling_event,
+    signature_of_action,
+    signature_of_event,
 )
 from orchestration.core.retry import RetryOptions
 from orchestration.core.status import OrchestrationRuntimeStatus
@@ -114,7 +122,8 @@ class OrchestrationRuntime:
         self.name = ""
         self.input: str | None = None
         self.input_type: type | None = None  # the trigger's `input_type=`, for get_input
-        self.history: list[HistoryEvent] = []  # what `context.histories` shows
+        self.history: list[HistoryRecord] = []  # what `context.histories` shows
+        self.played = 0  # how many of them earlier steps applied
         self.version: str | None = None
         self.parent: ParentInstance | None = None
         self.execution_id: str | None = None
@@ -195,6 +204,7 @@ class OrchestrationRuntime:
     def advance(self, events: Iterable[HistoryEvent]) -> tuple[list[HistoryEvent], list[Action]]:
         """Apply new events; return the history to append and the actions to carry out."""
         self.is_replaying = False
+        self.played = len(self.history)
         recorded: list[HistoryEvent] = []
         self._recording = recorded
         self._dropped = []
@@ -222,7 +232,8 @@ class OrchestrationRuntime:
         return self._dropped
 
     def _apply(self, event: HistoryEvent) -> None:
-        self.history.append(event)
+        # Payload-free, so a long history does not hold its payloads in a warm session.
+        self.history.append(HistoryRecord.of(event))
         if (
             self.completion is not None
             and not self._completion_flushed
@@ -233,7 +244,7 @@ class OrchestrationRuntime:
             self._fail(
                 NonDeterminismError(
                     f"Non-deterministic orchestrator {self.name!r} at step {event.event_id} "
-                    f"(episode {self._episode}): history has {_describe_event(event)} at this "
+                    f"(episode {self._episode}): history has {describe_event(event)} at this "
                     f"step, but the code has already returned. Did the orchestrator's code "
                     f"change while this instance was running?"
                 )
@@ -315,11 +326,11 @@ class OrchestrationRuntime:
 
     def _on_scheduling_event(self, event: HistoryEvent) -> bool:
         action = self._unmatched_actions.pop(event.event_id, None)
-        if action is not None and _signature_of_action(action) == _signature_of_event(event):
+        if action is not None and signature_of_action(action) == signature_of_event(event):
             if not isinstance(action, SendEvent):
                 self._open_actions[event.event_id] = action
             return True
-        expected = _describe_event(event)
+        expected = describe_event(event)
         if action is None:
             raise NonDeterminismError(
                 f"Non-deterministic orchestrator {self.name!r} at step {event.event_id} "
@@ -611,68 +622,13 @@ class OrchestrationRuntime:
             actions = []
         now = self.current_time
         for action in actions:
-            recorded.append(_scheduling_event(action, now))
+            recorded.append(scheduling_event(action, now))
+            self.history.append(HistoryRecord.of(recorded[-1]))
             if not isinstance(action, SendEvent):
                 self._open_actions[action.id] = action
         if completion is not None:
             actions.append(completion)
-            recorded.append(_completion_event(completion, now))
+            recorded.append(completion_event(completion, now))
+            self.history.append(HistoryRecord.of(recorded[-1]))
             self._completion_flushed = True
         return actions
-
-
-def _scheduling_event(action: Action, now: datetime) -> HistoryEvent:
-    if isinstance(action, ScheduleActivity):
-        return TaskScheduled(action.id, now, action.name, action.input)
-    if isinstance(action, CreateTimer):
-        return TimerCreated(action.id, now, action.fire_at)
-    if isinstance(action, StartSubOrchestration):
-        return SubOrchestrationInstanceCreated(
-            action.id, now, action.name, action.instance_id, action.input, action.version
-        )
-    if isinstance(action, SendEvent):
-        return EventSent(action.id, now, action.instance_id, action.name, action.input)
-    raise TypeError(f"not a scheduling action: {action!r}")
-
-
-def _completion_event(completion: _Completion, now: datetime) -> HistoryEvent:
-    if isinstance(completion, ContinueAsNewAction):
-        return ContinueAsNew(-1, now, completion.input)
-    return ExecutionCompleted(-1, now, completion.status, completion.result, completion.failure)
-
-
-def _signature_of_action(action: Action) -> tuple[str, str]:
-    if isinstance(action, ScheduleActivity):
-        return ("activity", action.name)
-    if isinstance(action, CreateTimer):
-        return ("timer", "")
-    if isinstance(action, StartSubOrchestration):
-        return ("sub-orchestration", action.name)
-    if isinstance(action, SendEvent):
-        return ("send-event", action.name)
-    return (type(action).__name__, "")
-
-
-def _signature_of_event(event: HistoryEvent) -> tuple[str, str]:
-    """What replay compares: the kind of step and its name (a timer's time may differ)."""
-    if isinstance(event, TaskScheduled):
-        return ("activity", event.name)
-    if isinstance(event, TimerCreated):
-        return ("timer", "")
-    if isinstance(event, SubOrchestrationInstanceCreated):
-        return ("sub-orchestration", event.name)
-    if isinstance(event, EventSent):
-        return ("send-event", event.name)
-    return (type(event).__name__, "")
-
-
-def _describe_event(event: HistoryEvent) -> str:
-    if isinstance(event, TaskScheduled):
-        return f"call_activity({event.name!r})"
-    if isinstance(event, TimerCreated):
-        return f"create_timer(fire_at={event.fire_at.isoformat()})"
-    if isinstance(event, SubOrchestrationInstanceCreated):
-        return f"call_sub_orchestrator({event.name!r}, instance_id={event.instance_id!r})"
-    if isinstance(event, EventSent):
-        return f"send_event(instance_id={event.instance_id!r}, name={event.name!r})"
-    return type(event).__name__
