@@ -88,6 +88,16 @@ class DurableOrchestrationContext:
         """The orchestration version given at start (None when none was given)."""
         return self._runtime.version
 
+    def is_patched(self, patch_id: str) -> bool:
+        """Whether this execution takes the patched path `patch_id` (ours; Temporal's
+        `workflow.patched`, Dapr's `is_patched`).
+
+        True when the code reaches it for the first time (a marker is recorded in history);
+        on replay, True only if history holds that marker, so instances that ran before the
+        patch existed replay down the old path. Decided once per execution (core/patches).
+        """
+        return self._runtime.is_patched(patch_id)
+
     @property
     def is_replaying(self) -> bool:
         """True while the orchestrator re-executes steps already recorded in history."""
@@ -140,13 +150,17 @@ class DurableOrchestrationContext:
         name: str | Callable[..., Any],
         input_: Any = None,
         instance_id: str | None = None,
+        version: str | None = None,
         expected_type: type | None = None,
     ) -> TaskBase:
-        """Start orchestrator `name` as a child instance; yield the task to get its output."""
+        """Start orchestrator `name` as a child instance; yield the task to get its output.
+
+        The child gets `version`, or else this worker's host.json `defaultVersion`.
+        """
         resolved = expected_type or output_type(name)
         orchestrator = function_name(name, "orchestration")
         task = self._runtime.start_sub_orchestration(
-            orchestrator, serialization.dumps(input_), instance_id
+            orchestrator, serialization.dumps(input_), instance_id, version
         )
         task.expected_type = resolved
         return task
@@ -157,11 +171,13 @@ class DurableOrchestrationContext:
         retry_options: RetryOptions,
         input_: Any = None,
         instance_id: str | None = None,
+        version: str | None = None,
         expected_type: type | None = None,
     ) -> TaskBase:
         """Start a child orchestration, retrying failures as `retry_options` says.
 
-        Each attempt after the first gets its own instance id (the given one with a suffix).
+        Each attempt after the first gets its own instance id (the given one with a suffix);
+        each gets `version` (else this worker's `defaultVersion`).
         """
         resolved = expected_type or output_type(name)
         orchestrator = function_name(name, "orchestration")
@@ -174,7 +190,7 @@ class DurableOrchestrationContext:
             child_id = instance_id
             if child_id is not None and attempt > 1:
                 child_id = f"{child_id}:retry{attempt - 1}"
-            task = self._runtime.start_sub_orchestration(orchestrator, encoded, child_id)
+            task = self._runtime.start_sub_orchestration(orchestrator, encoded, child_id, version)
             task.expected_type = resolved
             return task
 

@@ -86,9 +86,11 @@ class OrchestrationSession:
         instance_id: str,
         *,
         max_timer_interval: timedelta | None = None,
+        default_version: str | None = None,
     ) -> None:
+        """`default_version`: the version of sub-orchestrations started without one."""
         self._runtime = OrchestrationRuntime(
-            instance_id, _resolver(orchestrators), max_timer_interval
+            instance_id, _resolver(orchestrators), max_timer_interval, default_version
         )
 
     @property
@@ -130,6 +132,12 @@ class OrchestrationSession:
         """Rebuild the orchestrator's state from history already committed."""
         self._runtime.replay(old_events)
         return self
+
+    def expect_history(self, events: Sequence[HistoryEvent]) -> None:
+        """Every step this session will take replays one of `events`' episodes (the
+        Replayer's check): `is_patched` then answers from their markers, as a replay does."""
+        self._runtime.patches.expect(events, 0)
+        self._runtime.patches.history_decides = True
 
     def step(self, new_events: Sequence[HistoryEvent]) -> ExecutionResult:
         """Apply new events; the result's `new_events` must be committed before the next step."""

@@ -39,6 +39,7 @@ class EventType(StrEnum):
     SUB_ORCHESTRATION_FAILED = "SubOrchestrationInstanceFailed"
     EVENT_RAISED = "EventRaised"
     EVENT_SENT = "EventSent"
+    PATCH_APPLIED = "PatchApplied"  # ours: context.is_patched's marker
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +234,17 @@ class EventSent(HistoryEvent):
     input: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PatchApplied(HistoryEvent):
+    """`context.is_patched(name)` took the patched path in this execution (see core/patches).
+
+    It takes no action sequence number, so history written before the patch replays as it did.
+    """
+
+    event_type: ClassVar[EventType] = EventType.PATCH_APPLIED
+    name: str
+
+
 EVENT_CLASSES: dict[str, type[HistoryEvent]] = {
     cls.event_type.value: cls
     for cls in (
@@ -253,6 +265,7 @@ EVENT_CLASSES: dict[str, type[HistoryEvent]] = {
         SubOrchestrationInstanceFailed,
         EventRaised,
         EventSent,
+        PatchApplied,
     )
 }
 

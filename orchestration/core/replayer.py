@@ -52,6 +52,7 @@ class Replayer:
         session = OrchestrationSession(
             self._orchestrators, instance_id, max_timer_interval=self._max_timer_interval
         )
+        session.expect_history(events)
         for episode in _episodes(events):
             result = session.step(episode.new_events)
             failure = result.failure

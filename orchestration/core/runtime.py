@@ -50,6 +50,7 @@ from orchestration.core.history import (
     HistoryRecord,
     OrchestratorStarted,
     ParentInstance,
+    PatchApplied,
     SubOrchestrationInstanceCompleted,
     SubOrchestrationInstanceCreated,
     SubOrchestrationInstanceFailed,
@@ -59,6 +60,7 @@ from orchestration.core.history import (
     TimerCreated,
     TimerFired,
 )
+from orchestration.core.patches import PatchBook
 from orchestration.core.recording import (
     completion_event,
     describe_event,
@@ -113,10 +115,14 @@ class OrchestrationRuntime:
         instance_id: str,
         resolve: OrchestratorResolver,
         max_timer_interval: timedelta | None = None,
+        default_version: str | None = None,
     ) -> None:
+        """`default_version`: the version of sub-orchestrations started without one."""
         self.instance_id = instance_id
         self._resolve = resolve
         self._max_timer_interval = max_timer_interval
+        self.default_version = default_version
+        self.patches = PatchBook()
         self.context = DurableOrchestrationContext(self)
 
         self.name = ""
@@ -163,6 +169,7 @@ class OrchestrationRuntime:
             TimerCreated: self._on_scheduling_event,
             SubOrchestrationInstanceCreated: self._on_scheduling_event,
             EventSent: self._on_scheduling_event,
+            PatchApplied: self._on_patch_applied,
             TaskCompleted: self._on_task_completed,
             SubOrchestrationInstanceCompleted: self._on_task_completed,
             TaskFailed: self._on_task_failed,
@@ -198,6 +205,8 @@ class OrchestrationRuntime:
         """Re-apply events already in history, rebuilding the state they left."""
         self.is_replaying = True
         self._recording = None
+        events = list(events)
+        self.patches.expect(events, self._episode)
         for event in events:
             self._apply(event)
 
@@ -345,6 +354,10 @@ class OrchestrationRuntime:
             f"instance was running?"
         )
 
+    def _on_patch_applied(self, event: PatchApplied) -> bool:
+        self.patches.applied(event.name, self._episode)
+        return True
+
     def _on_task_completed(self, event: TaskCompleted | SubOrchestrationInstanceCompleted) -> bool:
         task = self._open_tasks.pop(event.task_scheduled_id, None)
         if task is None:
@@ -450,18 +463,27 @@ class OrchestrationRuntime:
         return task
 
     def start_sub_orchestration(
-        self, name: str, encoded_input: str | None, instance_id: str | None
+        self,
+        name: str,
+        encoded_input: str | None,
+        instance_id: str | None,
+        version: str | None = None,
     ) -> AtomicTask:
         action_id = self._next_id()
         if instance_id is None:
             suffix = f"{self.execution_id}:{action_id}" if self.execution_id else str(action_id)
             instance_id = f"{self.instance_id}:{suffix}"
         self._unmatched_actions[action_id] = StartSubOrchestration(
-            action_id, name, instance_id, encoded_input
+            action_id, name, instance_id, encoded_input, version or self.default_version
         )
         task = AtomicTask(action_id, f"Sub-orchestration {name!r} (instance {instance_id!r})")
         self._open_tasks[action_id] = task
         return task
+
+    def is_patched(self, name: str) -> bool:
+        """See core/patches: decided once per execution, by history when it replays."""
+        self.progress += 1
+        return self.patches.decide(name, self._episode, self.is_replaying)
 
     def create_timer(self, fire_at: datetime) -> TimerTask:
         if fire_at.tzinfo is None:
@@ -621,6 +643,9 @@ class OrchestrationRuntime:
             # failure the actions come from code that no longer matches its history.
             actions = []
         now = self.current_time
+        for marker in self.patches.markers(now):
+            recorded.append(marker)
+            self.history.append(HistoryRecord.of(marker))
         for action in actions:
             recorded.append(scheduling_event(action, now))
             self.history.append(HistoryRecord.of(recorded[-1]))

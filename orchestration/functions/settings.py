@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from orchestration.core.versioning import (
+    VersionFailureStrategy,
+    VersioningPolicy,
+    VersionMatchStrategy,
+)
 from orchestration.storage.names import HubNames
 
 DEFAULT_HUB = "OrchestrationHub"
@@ -56,6 +61,8 @@ class EngineSettings:
     max_dequeue_count: int = 5
     # host.json functionTimeout: no orchestrator step may run longer (5 minutes when unset).
     step_limit: timedelta = timedelta(minutes=5)
+    # defaultVersion, versionMatchStrategy, versionFailureStrategy (DF's names).
+    versioning: VersioningPolicy = field(default_factory=VersioningPolicy)
 
     @property
     def names(self) -> HubNames:
@@ -95,6 +102,7 @@ class EngineSettings:
             direct_results=bool(durable.get("directResults", True)),
             max_dequeue_count=int((extensions.get("queues") or {}).get("maxDequeueCount", 5)),
             step_limit=_step_limit(config.get("functionTimeout")),
+            versioning=versioning_policy(durable),
         )
 
 
@@ -103,3 +111,35 @@ def _step_limit(function_timeout: Any) -> timedelta:
     if function_timeout is None or str(function_timeout).strip() == "-1":
         return default
     return _timespan(function_timeout, default)
+
+
+_PREFIX = "host.json extensions.durableTask."
+
+
+def versioning_policy(durable: dict[str, Any]) -> VersioningPolicy:
+    """DF's versioning settings, checked: a wrong value stops the app at start-up."""
+    version = durable.get("defaultVersion")
+    if version is not None and not isinstance(version, str):
+        raise ValueError(
+            f'{_PREFIX}defaultVersion must be a string such as "1.0" (or null), got {version!r}'
+        )
+    return VersioningPolicy(
+        default_version=_resolve(version).strip() or None if version else None,
+        match=_choice(durable, "versionMatchStrategy", VersionMatchStrategy.CURRENT_OR_OLDER),
+        failure=_choice(durable, "versionFailureStrategy", VersionFailureStrategy.REJECT),
+    )
+
+
+_Strategy = TypeVar("_Strategy", VersionMatchStrategy, VersionFailureStrategy)
+
+
+def _choice(durable: dict[str, Any], key: str, default: _Strategy) -> _Strategy:
+    value = durable.get(key)
+    if value is None:
+        return default
+    kind = type(default)
+    for member in kind:
+        if isinstance(value, str) and value.strip().lower() == member.value.lower():
+            return member
+    allowed = ", ".join(member.value for member in kind)
+    raise ValueError(f"{_PREFIX}{key} must be one of {allowed}; got {value!r}")
