@@ -6,8 +6,15 @@ belongs to host extensions):
 
 - `orchestrators/{functionName}[/{instanceId}]` and `durabletask/instances/...`
   (`management.instances`), `durabletask/entities/...` (`management.entities`),
-- `v1.0/workflows/dapr/...` (`management.dapr`),
+- `v1.0/workflows/dapr/...`, and Dapr's older `v1.0-alpha1/` and `v1.0-beta1/` forms
+  (`management.dapr`),
 - `durabletask/openapi.json` (`management.openapi`).
+
+Each Durable Functions route also names its path in DF's own extension API,
+`/runtime/webhooks/durabletask/{instances|entities|orchestrators}/...` (the `webhookRoute`
+trigger field): the local host serves the same function there too, with the same keys, so
+the curl lines of DF's documentation work on it. On Azure those paths belong to the host's
+extensions and never reach the app, so the URLs the engine hands out stay below the prefix.
 
 Keys: every one of these functions needs a key: host.json's
 `extensions.durableTask.managementAuthLevel` (`function`, `admin`, or `anonymous`, which
@@ -39,7 +46,14 @@ if TYPE_CHECKING:
 
 __all__ = ["JSON", "base_url", "error", "management_auth_level", "register"]
 
+START_ROUTE = "orchestrators/{functionName}/{instanceId?}"
+
 log = logging.getLogger("orchestration.management")
+
+# The httpTrigger field that makes the local host also serve a function below
+# /runtime/webhooks/ (orchestration.host.routes); Azure ignores it.
+WEBHOOK_FIELD = "webhookRoute"
+DF_WEBHOOK = "durabletask"  # DF's extension serves /runtime/webhooks/durabletask/...
 
 
 def management_auth_level(app: DFApp, engine: Engine) -> func.AuthLevel:
@@ -90,6 +104,7 @@ def _add(
     method: str,
     handler: Any,
     level: func.AuthLevel,
+    webhook: str | None = None,
 ) -> None:
     async def endpoint(req: func.HttpRequest) -> func.HttpResponse:
         response: func.HttpResponse = await handler(engine, req)
@@ -99,9 +114,11 @@ def _add(
     endpoint.__qualname__ = name
     # The host refuses a larger body before reading it (on Azure its own limit applies, and
     # the handlers check this one again).
-    limit = {"maxRequestBodySize": engine.settings.max_request_bytes}
+    extra: dict[str, Any] = {"maxRequestBodySize": engine.settings.max_request_bytes}
+    if webhook is not None:
+        extra[WEBHOOK_FIELD] = webhook
     app.function_name(name)(
-        app.route(route=route, methods=[method], auth_level=level, trigger_extra_fields=limit)(
+        app.route(route=route, methods=[method], auth_level=level, trigger_extra_fields=extra)(
             endpoint
         )
     )
@@ -119,75 +136,38 @@ def register(app: DFApp, engine: Engine) -> None:
     base = INSTANCE_ROUTE
     item = f"{base}/{{instanceId}}"
     _register_links(app, engine)
-    _add(
-        app,
-        engine,
-        "durable_http_start",
-        "orchestrators/{functionName}/{instanceId?}",
-        "POST",
-        instances.start,
-        level,
-    )
-    _add(app, engine, "durable_instances_query", base, "GET", instances.list_instances, level)
-    _add(app, engine, "durable_instances_purge", base, "DELETE", instances.purge_instances, level)
-    _add(app, engine, "durable_instance_status", item, "GET", instances.get_instance, level)
-    _add(app, engine, "durable_instance_purge", item, "DELETE", instances.purge_instance, level)
-    _add(
-        app,
-        engine,
-        "durable_instance_raise_event",
-        f"{item}/raiseEvent/{{eventName}}",
-        "POST",
-        instances.raise_event,
-        level,
-    )
-    for operation, handler in instances.OPERATIONS.items():
-        _add(
-            app,
-            engine,
-            f"durable_instance_{operation}",
-            f"{item}/{operation}",
+    # (name, route below the route prefix, method, handler); each is also DF's webhook path
+    # below /runtime/webhooks/durabletask/ (the same routes, the starter's under it).
+    df_routes: list[tuple[str, str, str, Handler]] = [
+        ("durable_http_start", START_ROUTE, "POST", instances.start),
+        ("durable_instances_query", base, "GET", instances.list_instances),
+        ("durable_instances_purge", base, "DELETE", instances.purge_instances),
+        ("durable_instance_status", item, "GET", instances.get_instance),
+        ("durable_instance_purge", item, "DELETE", instances.purge_instance),
+        (
+            "durable_instance_raise_event",
+            f"{item}/raiseEvent/{{eventName}}",
             "POST",
-            handler,
-            level,
-        )
-
+            instances.raise_event,
+        ),
+    ]
+    df_routes += [
+        (f"durable_instance_{operation}", f"{item}/{operation}", "POST", handler)
+        for operation, handler in instances.OPERATIONS.items()
+    ]
     entity_base = f"{entities.ROUTE}/{{entityName}}"
     entity_item = f"{entity_base}/{{entityKey}}"
-    _add(app, engine, "durable_entities_list", entity_base, "GET", entities.list_entities, level)
-    _add(app, engine, "durable_entity_get", entity_item, "GET", entities.get_entity, level)
-    _add(app, engine, "durable_entity_signal", entity_item, "POST", entities.signal_entity, level)
+    df_routes += [
+        ("durable_entities_list", entity_base, "GET", entities.list_entities),
+        ("durable_entity_get", entity_item, "GET", entities.get_entity),
+        ("durable_entity_signal", entity_item, "POST", entities.signal_entity),
+    ]
+    for name, route, method, handler in df_routes:
+        webhook = route if route.startswith(f"{DF_WEBHOOK}/") else f"{DF_WEBHOOK}/{route}"
+        _add(app, engine, name, route, method, handler, level, webhook)
 
-    dapr_base = f"v1.0/workflows/{dapr.COMPONENT}"
-    _add(
-        app,
-        engine,
-        "durable_dapr_start",
-        f"{dapr_base}/{{workflowName}}/start",
-        "POST",
-        dapr.start,
-        level,
-    )
-    _add(app, engine, "durable_dapr_get", f"{dapr_base}/{{instanceId}}", "GET", dapr.get, level)
-    _add(
-        app,
-        engine,
-        "durable_dapr_raise_event",
-        f"{dapr_base}/{{instanceId}}/raiseEvent/{{eventName}}",
-        "POST",
-        dapr.raise_event,
-        level,
-    )
-    for operation in dapr.OPERATIONS:
-        _add(
-            app,
-            engine,
-            f"durable_dapr_{operation}",
-            f"{dapr_base}/{{instanceId}}/{operation}",
-            "POST",
-            dapr.operation_handler(operation),
-            level,
-        )
+    for name, route, method, handler in dapr.routes():
+        _add(app, engine, name, route, method, handler, level)
 
     async def serve_openapi(engine: Engine, req: func.HttpRequest) -> func.HttpResponse:
         document = openapi.document(engine.settings.route_prefix)

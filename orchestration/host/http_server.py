@@ -33,7 +33,13 @@ from orchestration.host.http_guard import (
 )
 from orchestration.host.invoker import InvocationResult
 from orchestration.host.keys import HostKeys
-from orchestration.host.routes import Route, RouteError, check_not_reserved
+from orchestration.host.routes import (
+    WEBHOOK_FIELD,
+    Route,
+    RouteError,
+    check_not_reserved,
+    check_webhook_route,
+)
 
 log = logging.getLogger("orchestration.host.http")
 
@@ -63,6 +69,11 @@ class HttpTriggerHandler(TriggerHandler):
         try:
             check_not_reserved(route_of(function))
             Route(route_of(function), None, function)  # compiling raises on a bad template
+            webhook = function.trigger.get(WEBHOOK_FIELD)
+            if webhook is not None:
+                if not isinstance(webhook, str) or not webhook.strip("/"):
+                    raise RouteError(f"{WEBHOOK_FIELD} must be a route template")
+                check_webhook_route(route_of(function), webhook)
         except RouteError as err:
             raise BindingConfigError(str(err)) from err
         if auth_level_of(function) not in AUTH_LEVELS:
@@ -73,6 +84,9 @@ class HttpTriggerHandler(TriggerHandler):
 
     def create_listener(self, function: FunctionSpec, host: HostContext) -> Listener | None:
         host.router.add(route_of(function), function.trigger.get("methods"), function)
+        webhook = function.trigger.get(WEBHOOK_FIELD)
+        if webhook:
+            host.router.add_webhook(webhook, function.trigger.get("methods"), function)
         return None
 
 

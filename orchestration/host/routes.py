@@ -1,4 +1,11 @@
-"""ASP.NET-style route templates of HTTP triggers: `{name}`, `{id:int}`, `{x?}`, `{*rest}`."""
+"""ASP.NET-style route templates of HTTP triggers: `{name}`, `{id:int}`, `{x?}`, `{*rest}`.
+
+Besides its route below the route prefix, an HTTP trigger may name a `webhookRoute`: a
+path below `/runtime/webhooks/` where the Functions host serves its extensions' own
+webhooks. Azure serves only real extensions there and ignores the field; the local host
+also serves the function at that path (same function, same keys), so that an app standing
+in for an extension answers the URLs its users copy from the extension's documentation.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ _PARAM = re.compile(
 _CONSTRAINT = re.compile(r":([A-Za-z]+)(?:\(([^)]*)\))?")
 
 RESERVED_PREFIX = "admin"
+WEBHOOK_ROOT = "runtime/webhooks"
+WEBHOOK_FIELD = "webhookRoute"  # an httpTrigger field: also served below WEBHOOK_ROOT
 
 
 class RouteError(ValueError):
@@ -218,6 +227,18 @@ def check_not_reserved(route: str) -> None:
         )
 
 
+def check_webhook_route(route: str, webhook: str) -> None:
+    """Refuse a webhook route that does not compile or whose route values differ from the
+    function's own route's (the function must get the same values on either path)."""
+    webhook_params = {name.lower() for name in Route(webhook, None, None).params}
+    route_params = {name.lower() for name in Route(route, None, None).params}
+    if webhook_params != route_params:
+        raise RouteError(
+            f"{WEBHOOK_FIELD} '{webhook}' must have the parameters of route '{route}' "
+            f"({', '.join(sorted(route_params)) or 'none'})"
+        )
+
+
 @dataclass(frozen=True)
 class RouteMatch:
     """The route that serves a request and its route values."""
@@ -232,6 +253,7 @@ class Router:
     def __init__(self, prefix: str = "api") -> None:
         self.prefix = prefix.strip("/")
         self._routes: list[Route] = []
+        self._webhooks: list[Route] = []
 
     @property
     def routes(self) -> list[Route]:
@@ -243,7 +265,15 @@ class Router:
         method_set = frozenset(m.upper() for m in methods) if methods else None
         route = Route(template, method_set, target)
         self._routes.append(route)
-        self._routes.sort(key=lambda r: (r.precedence, -len(r.precedence)))
+        self._routes.sort(key=_match_order)
+        return route
+
+    def add_webhook(self, template: str, methods: Iterable[str] | None, target: Any) -> Route:
+        """Compile and add a route below `/runtime/webhooks/` (outside the route prefix)."""
+        method_set = frozenset(m.upper() for m in methods) if methods else None
+        route = Route(template, method_set, target)
+        self._webhooks.append(route)
+        self._webhooks.sort(key=_match_order)
         return route
 
     def strip_prefix(self, path: str) -> str | None:
@@ -258,12 +288,21 @@ class Router:
         return None
 
     def match(self, method: str, path: str) -> tuple[RouteMatch | None, bool]:
-        """(match, path_known): the route for method+path, and whether any route had the path."""
-        relative = self.strip_prefix(path)
-        if relative is None:
-            return None, False
+        """(match, path_known): the route for method+path, and whether any route had the path.
+
+        Paths below `/runtime/webhooks/` are the host's: only webhook routes serve them.
+        """
+        routes = self._routes
+        relative = path.strip("/")
+        if relative.lower().startswith(WEBHOOK_ROOT + "/"):
+            relative, routes = relative[len(WEBHOOK_ROOT) + 1 :], self._webhooks
+        else:
+            stripped = self.strip_prefix(path)
+            if stripped is None:
+                return None, False
+            relative = stripped
         path_known = False
-        for route in self._routes:
+        for route in routes:
             values = route.match(relative)
             if values is None:
                 continue
@@ -271,3 +310,7 @@ class Router:
             if route.allows(method):
                 return RouteMatch(route, values), True
         return None, path_known
+
+
+def _match_order(route: Route) -> tuple[tuple[float, ...], int]:
+    return route.precedence, -len(route.precedence)

@@ -130,6 +130,53 @@ def test_a_failed_workflow_reports_its_failure(host: HostProcess) -> None:
     assert properties["dapr.workflow.failure.error_type"]
 
 
+@pytest.mark.parametrize("version", ["v1.0-beta1", "v1.0-alpha1"])
+def test_the_older_api_versions_answer_the_same_paths(host: HostProcess, version: str) -> None:
+    base = f"/api/{version}/workflows/dapr"
+    instance_id = unique(version.replace(".", ""))
+    reply = call(host.url(f"{base}/wait_event/start?instanceID={instance_id}"), "POST", 7)
+    assert reply.status == 202 and reply.json == {"instanceID": instance_id}
+    status = wait_for(host, instance_id, "RUNNING", prefix=base)
+    assert status == get(host, instance_id)  # the same shape as v1.0's
+    assert status["properties"]["dapr.workflow.input"] == "7"
+
+    def verb(path: str, body: Any = None) -> int:
+        return call(host.url(f"{base}/{instance_id}/{path}"), "POST", body).status
+
+    assert verb("pause") == 202
+    wait_for(host, instance_id, "SUSPENDED", prefix=base)
+    assert verb("resume") == 202
+    wait_for(host, instance_id, "RUNNING", prefix=base)
+    assert verb("purge") == 412
+    assert verb("raiseEvent/Go", "now") == 202
+    done = wait_for(host, instance_id, "COMPLETED", prefix=base)
+    assert done["properties"]["dapr.workflow.output"] == '{"got": "now"}'
+    assert verb("terminate") == 410
+    assert verb("purge") == 202
+    assert call(host.url(f"{base}/{instance_id}")).status == 404
+    assert call(host.url(f"{base}/echo/start"), "POST", key=False).status == 401
+
+
+def test_dapr_1_10_alpha_forms_take_the_instance_id_in_the_path(host: HostProcess) -> None:
+    base = "/api/v1.0-alpha1/workflows/dapr"
+    instance_id = unique("a110")
+    reply = call(host.url(f"{base}/echo/{instance_id}/start"), "POST", {"sku": "pen"})
+    assert reply.status == 202 and reply.json == {"instanceID": instance_id}
+    done = wait_for(host, instance_id, "COMPLETED")
+    assert done["properties"]["dapr.workflow.output"] == '{"sku": "pen"}'
+    # 1.10 read an instance at {workflowName}/{instanceId}.
+    by_name = call(host.url(f"{base}/echo/{instance_id}"))
+    assert by_name.status == 200 and by_name.json == done
+    running = unique("a110")
+    assert call(host.url(f"{base}/wait_event/{running}/start"), "POST").status == 202
+    again = call(host.url(f"{base}/wait_event/{running}/start"), "POST")
+    assert again.status == 409 and again.json["errorCode"] == "ERR_INSTANCE_ID_EXISTS"
+    assert call(host.url(f"{base}/{running}/terminate"), "POST").status == 202
+    wait_for(host, running, "TERMINATED")
+    assert call(host.url(f"{base}/nope/{unique('x')}/start"), "POST").status == 400
+    assert call(host.url(f"{base}/echo/{unique('x')}/start"), "POST", key=False).status == 401
+
+
 def test_the_dapr_api_needs_a_key_here(host: HostProcess) -> None:
     assert call(dapr(host, "echo/start"), "POST", key=False).status == 401
     assert call(dapr(host, "anything"), key=False).status == 401

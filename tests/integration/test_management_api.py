@@ -602,7 +602,11 @@ def test_the_openapi_document_describes_every_route(host: HostProcess) -> None:
     assert "/v1.0/workflows/dapr/{workflowName}/start" in paths
     assert "/durabletask/links/{instanceId}/raiseEvent/{eventName}" in paths
     assert "/durabletask/entities/{entityName}/{entityKey}" in paths
-    assert len(paths) == 17 + 2 + 7  # and the 7 instance paths again, behind link codes
+    assert "/v1.0-alpha1/workflows/dapr/{workflowName}/{instanceId}/start" in paths
+    assert "/v1.0-beta1/workflows/dapr/{instanceId}/pause" in paths
+    # the 7 instance paths again behind link codes, the 7 Dapr paths in two older versions,
+    # and Dapr 1.10's two alpha forms
+    assert len(paths) == 17 + 2 + 7 + 2 * 7 + 2
 
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))

@@ -81,9 +81,33 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def check_task_hub(engine: Engine, request: func.HttpRequest) -> None:
+    """Refuse DF's `taskHub` / `connection` query parameters when they name another task hub
+    or storage account than the app's (Durable Functions would open that one; we serve one)."""
+    settings = engine.settings
+    hub = (request.params.get("taskHub") or "").strip()
+    if hub and hub.lower() != settings.hub_name.lower():
+        raise BadRequest(
+            "Unknown task hub",
+            f"This app serves task hub {settings.hub_name!r} only; taskHub={hub!r} is another.",
+        )
+    connection = (request.params.get("connection") or "").strip()
+    if not connection:
+        return
+    # A connection name X means app setting X or AzureWebJobsX (DF's URLs carry "Storage").
+    own = settings.connection_name.lower()
+    if connection.lower() not in (own, own.removeprefix("azurewebjobs")):
+        raise BadRequest(
+            "Unknown connection",
+            f"This app's task hub lives in the account of app setting "
+            f"{settings.connection_name!r}; connection={connection!r} names another.",
+        )
+
+
 async def client_for(engine: Engine, request: func.HttpRequest) -> DurableOrchestrationClient:
     """The durable client for a request; its URLs carry the request's key, or link codes
     when it carried none or came in through a link."""
+    check_task_hub(engine, request)
     return await engine.client(
         base_url(engine, request), keyless=bool(request.route_params.get(LINKED))
     )

@@ -7,6 +7,13 @@
     POST {instanceId}/terminate|pause|resume    202
     POST {instanceId}/purge                     202
 
+The same paths answer below `v1.0-beta1/` and `v1.0-alpha1/` (Dapr 1.11 to 1.14 served
+them there, in these shapes). Dapr 1.10's alpha API took the instance id in the path:
+`POST v1.0-alpha1/workflows/dapr/{workflowName}/{instanceId}/start` and
+`GET v1.0-alpha1/workflows/dapr/{workflowName}/{instanceId}` are served too, with the
+shapes above (the body is the input as it is, as in every later version; the answer
+`{"instanceID": ...}`).
+
 Statuses are Dapr's upper-case names (RUNNING, COMPLETED, ...). Errors carry Dapr's
 `errorCode` and `message` beside our `error` and `detail`. With host.json's `routePrefix` set
 to "" the paths are exactly Dapr's.
@@ -24,6 +31,7 @@ from orchestration.client import DurableOrchestrationStatus, InstanceStateError
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.management.common import (
     Failure,
+    Handler,
     answer,
     client_for,
     error,
@@ -100,7 +108,7 @@ def _not_found(instance_id: str) -> func.HttpResponse:
 @dapr_guarded
 async def start(engine: Engine, request: func.HttpRequest) -> func.HttpResponse:
     name = parse_function_name(route_value(request, "workflowName"), "Workflow name")
-    instance_id = request.params.get("instanceID") or None
+    instance_id = route_value(request, "instanceId") or request.params.get("instanceID") or None
     if instance_id is not None:
         parse_instance_id(instance_id)
     payload = parse_json_body(request.get_body(), engine.settings.max_request_bytes)
@@ -192,3 +200,38 @@ def operation_handler(operation: str) -> Any:
 
 
 OPERATIONS = ("terminate", "pause", "resume", "purge")
+VERSIONS = {"v1.0": "", "v1.0-beta1": "_beta1", "v1.0-alpha1": "_alpha1"}
+
+DaprRoute = tuple[str, str, str, Handler]
+
+
+def routes() -> list[DaprRoute]:
+    """(function name, route, method, handler) of every path form, in each API version."""
+    found: list[DaprRoute] = []
+    for version, suffix in VERSIONS.items():
+        base = f"{version}/workflows/{COMPONENT}"
+        found += [
+            (f"durable_dapr{suffix}_start", f"{base}/{{workflowName}}/start", "POST", start),
+            (f"durable_dapr{suffix}_get", f"{base}/{{instanceId}}", "GET", get),
+            (
+                f"durable_dapr{suffix}_raise_event",
+                f"{base}/{{instanceId}}/raiseEvent/{{eventName}}",
+                "POST",
+                raise_event,
+            ),
+        ]
+        found += [
+            (
+                f"durable_dapr{suffix}_{operation}",
+                f"{base}/{{instanceId}}/{operation}",
+                "POST",
+                operation_handler(operation),
+            )
+            for operation in OPERATIONS
+        ]
+    alpha = f"v1.0-alpha1/workflows/{COMPONENT}/{{workflowName}}/{{instanceId}}"
+    found += [
+        ("durable_dapr_alpha1_start_with_id", f"{alpha}/start", "POST", start),
+        ("durable_dapr_alpha1_get_by_name", alpha, "GET", get),
+    ]
+    return found

@@ -136,6 +136,38 @@ def _link_paths(paths: dict[str, Any]) -> dict[str, Any]:
     return linked
 
 
+def _dapr_versions(paths: dict[str, Any]) -> dict[str, Any]:
+    """The Dapr paths again below Dapr's older API versions, and Dapr 1.10's alpha forms
+    that took the instance id in the path."""
+    older: dict[str, Any] = {}
+    for version in ("v1.0-beta1", "v1.0-alpha1"):
+        for path, item in paths.items():
+            if path.startswith("/v1.0/"):
+                older[f"/{version}/{path[len('/v1.0/') :]}"] = {
+                    method: {**operation, "summary": f"{operation['summary']} {version}"}
+                    for method, operation in item.items()
+                }
+    by_name = "/v1.0-alpha1/workflows/dapr/{workflowName}/{instanceId}"
+    name = _path_param("workflowName", 128, "Workflow name")
+    start = paths["/v1.0/workflows/dapr/{workflowName}/start"]["post"]
+    get = paths["/v1.0/workflows/dapr/{instanceId}"]["get"]
+    older[f"{by_name}/start"] = {
+        "post": {
+            **start,
+            "summary": "Start a workflow with a chosen instance id (Dapr 1.10)",
+            "parameters": [name, _INSTANCE_ID],
+        }
+    }
+    older[by_name] = {
+        "get": {
+            **get,
+            "summary": "A workflow instance (Dapr 1.10)",
+            "parameters": [name, _INSTANCE_ID],
+        }
+    }
+    return older
+
+
 def document(route_prefix: str) -> dict[str, Any]:
     """The API's OpenAPI document; paths are relative to the server `/{route_prefix}`."""
     status_ok = {
@@ -347,6 +379,7 @@ def document(route_prefix: str) -> dict[str, Any]:
         "/v1.0/workflows/dapr/{instanceId}/purge": _dapr_steer("purge", "412"),
     }
     paths.update(_link_paths(paths))
+    paths.update(_dapr_versions(paths))
     return {
         "openapi": "3.0.3",
         "info": {
@@ -355,7 +388,10 @@ def document(route_prefix: str) -> dict[str, Any]:
             "description": "Durable Functions' instance API and Dapr's workflow API over one "
             "task hub. Send a function key as the x-functions-key header or the code query "
             "parameter. The durabletask/links paths open one instance with its link code "
-            "(code=), as the check-status payload of a start without a key gives it.",
+            "(code=), as the check-status payload of a start without a key gives it. The "
+            "local host also serves the Durable Functions paths below "
+            "/runtime/webhooks/durabletask/ (orchestrators/... as well), as DF's own "
+            "extension does.",
         },
         "servers": [{"url": f"/{route_prefix}".rstrip("/") or "/"}],
         "security": [{"functionKeyHeader": []}, {"functionKeyQuery": []}],
