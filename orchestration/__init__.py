@@ -23,6 +23,12 @@ from orchestration.core import (
     WhenAllTask,
     WhenAnyTask,
 )
+from orchestration.core.durable_http import (
+    DurableHttpRequest,
+    DurableHttpResponse,
+    ManagedIdentityTokenSource,
+    TokenSource,
+)
 from orchestration.core.entities import DurableEntityContext, Entity, EntityId
 from orchestration.core.tasks import AtomicTask, CompoundTask, RetryableTask
 from orchestration.functions.app import Blueprint, DFApp
@@ -36,12 +42,15 @@ __all__ = [
     "CompoundTask",
     "DFApp",
     "DurableEntityContext",
+    "DurableHttpRequest",
+    "DurableHttpResponse",
     "DurableOrchestrationClient",
     "DurableOrchestrationContext",
     "DurableOrchestrationStatus",
     "Entity",
     "EntityId",
     "EntityStateResponse",
+    "ManagedIdentityTokenSource",
     "NonDeterminismError",
     "OrchestrationRuntimeStatus",
     "Orchestrator",
@@ -52,6 +61,7 @@ __all__ = [
     "TaskBase",
     "TaskFailedError",
     "TimerTask",
+    "TokenSource",
     "V1ModelError",
     "WhenAllTask",
     "WhenAnyTask",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from orchestration.core import serialization
+from orchestration.core import durable_http, serialization
 from orchestration.core.entities import EntityId, as_entity_id
 from orchestration.core.function_refs import function_name, output_type
 from orchestration.core.tasks import TaskBase, TimerTask, WhenAllTask, WhenAnyTask
@@ -195,6 +195,32 @@ class DurableOrchestrationContext:
             return task
 
         return self._runtime.with_retry(retry_options, start_attempt)
+
+    def call_http(
+        self,
+        method: str,
+        uri: str,
+        content: Any = None,
+        headers: dict[str, str] | None = None,
+        token_source: durable_http.TokenSource | None = None,
+        is_raw_str: bool = False,
+    ) -> TaskBase:
+        """A durable HTTP call; yield the task to get its DurableHttpResponse.
+
+        `content` that is not a str, or a str without `is_raw_str`, is sent JSON-encoded. A
+        202 answer with a `Location` is polled with durable timers until the final answer;
+        a non-2xx answer is an answer, a request that cannot be sent raises TaskFailedError.
+        """
+        runtime = self._runtime
+        request = durable_http.request_for_call(
+            method, uri, content, headers, token_source, is_raw_str
+        )
+        return durable_http.DurableHttpTask(
+            request,
+            lambda encoded: runtime.schedule_activity(durable_http.HTTP_ACTIVITY, encoded),
+            runtime.create_timer,
+            lambda: runtime.current_time,
+        )
 
     def create_timer(self, fire_at: datetime) -> TimerTask:
         """A durable timer that fires at `fire_at` (UTC); it can be cancelled."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from orchestration.core import durable_http
 from orchestration.core.actions import (
     Action,
     CompleteOrchestration,
@@ -27,7 +28,9 @@ from orchestration.core.history import (
 
 def scheduling_event(action: Action, now: datetime) -> HistoryEvent:
     if isinstance(action, ScheduleActivity):
-        return TaskScheduled(action.id, now, action.name, action.input)
+        # A durable HTTP request's credential headers stay out of history (the message keeps them).
+        recorded = durable_http.recorded_input(action.name, action.input)
+        return TaskScheduled(action.id, now, action.name, recorded)
     if isinstance(action, CreateTimer):
         return TimerCreated(action.id, now, action.fire_at)
     if isinstance(action, StartSubOrchestration):

@@ -14,6 +14,7 @@ from orchestration.core import serialization
 from orchestration.core.function_refs import input_type
 from orchestration.core.history import FailureDetails, HistoryEvent, TaskCompleted, TaskFailed
 from orchestration.functions.bounded import run_bounded
+from orchestration.functions.http_activity import BUILT_IN
 from orchestration.functions.registry import Registry
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.messages import ActivityMessage, ControlMessage, WorkItem
@@ -68,7 +69,7 @@ class ActivityWorker:
     async def execute(self, message: ActivityMessage) -> HistoryEvent:
         """Run the activity and return its TaskCompleted or TaskFailed event."""
         started = time.perf_counter()
-        definition = self.registry.activities.get(message.name)
+        definition = self.registry.activities.get(message.name) or BUILT_IN.get(message.name)
         event: HistoryEvent
         try:
             if definition is None:
