@@ -34,16 +34,14 @@ from orchestration.core.history import (
 from orchestration.core.rewind import rewound
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.entity_client import EntityClient, EntityMetadata, EntityStateResponse
+from orchestration.instance_query import build_filter, instance_filter
 from orchestration.legacy import refuse_client_binding_string
-from orchestration.storage.entities import NOT_ENTITY_NAMES
 from orchestration.storage.hub import InstanceExistsError, InstanceState, TaskHub
 from orchestration.storage.links import InstanceLinks
 from orchestration.storage.mailbox import Mailbox
 from orchestration.storage.messages import ControlMessage
 from orchestration.storage.names import (
     InvalidNameError,
-    odata_datetime,
-    odata_string,
     validate_event_name,
     validate_function_name,
     validate_instance_id,
@@ -312,10 +310,13 @@ class DurableOrchestrationClient(EntityClient):
         created_time_from: datetime | None = None,
         created_time_to: datetime | None = None,
         runtime_status: list[OrchestrationRuntimeStatus] | None = None,
+        instance_id_prefix: str | None = None,
     ) -> list[DurableOrchestrationStatus]:
+        """The statuses of the instances created in the time range, in one of the runtime
+        statuses, whose id starts with `instance_id_prefix` (each filter when given)."""
         statuses = []
         async for state in self._hub.iterate_states(
-            build_filter(created_time_from, created_time_to, runtime_status)
+            instance_filter(created_time_from, created_time_to, runtime_status, instance_id_prefix)
         ):
             statuses.append(await self._status(state, show_input=True))
         return statuses
@@ -394,6 +395,18 @@ class DurableOrchestrationClient(EntityClient):
         )
         await self._hub.rewrite_history(state, after, kept)
         await self._hub.send_control(ControlMessage(state.instance_id, None, None))
+
+    async def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
+        """Start the instance's orchestrator again, with its original input and version;
+        return the new instance's id (a new one, or the same id when told so).
+
+        InstanceNotFoundError when no such instance exists; InstanceExistsError when the
+        same id is asked for and the instance is still running.
+        """
+        state = await self._require(instance_id)
+        client_input = serialization.loads(await self._hub.resolve(state.input))
+        target = uuid.uuid4().hex if restart_with_new_instance_id else state.instance_id
+        return await self.start_new(state.name, target, client_input, state.version)
 
     async def purge_instance_history(self, instance_id: str) -> PurgeHistoryResult:
         deleted = await self._hub.purge(validate_instance_id(instance_id))
@@ -485,8 +498,16 @@ class DurableOrchestrationClient(EntityClient):
     def create_http_management_payload(
         self, instance_id: str, request: func.HttpRequest | None = None
     ) -> dict[str, str]:
-        """DF's management URLs of an instance: they carry the request's key, or, for a
-        request without one, the instance's link code (good for this instance only)."""
+        """DF's management URLs of an instance (see `get_client_response_links`)."""
+        return self.get_client_response_links(request, instance_id)
+
+    def get_client_response_links(
+        self, request: func.HttpRequest | None, instance_id: str
+    ) -> dict[str, str]:
+        """DF's management URLs of an instance, on the request's origin (the app's
+        management API below the route prefix, wherever the request came in): they carry
+        the request's key, or, for a request without one, the instance's link code (good
+        for this instance only)."""
         urls = self._urls_for(request)
         quoted = quote(instance_id, safe="")
         code = urls.code
@@ -519,7 +540,7 @@ class DurableOrchestrationClient(EntityClient):
         self, request: func.HttpRequest, instance_id: str
     ) -> func.HttpResponse:
         """202 Accepted with Location and Retry-After, and the management URLs as JSON."""
-        payload = self.create_http_management_payload(instance_id, request)
+        payload = self.get_client_response_links(request, instance_id)
         return func.HttpResponse(
             body=json.dumps(payload),
             status_code=202,
@@ -534,7 +555,14 @@ class DurableOrchestrationClient(EntityClient):
         timeout_in_milliseconds: int = 10_000,
         retry_interval_in_milliseconds: int = 1_000,
     ) -> func.HttpResponse:
-        """The output (200) if the instance finishes in time, else the check-status 202."""
+        """The output (200) if the instance completes in time; its status as JSON if it
+        ends otherwise in time (200 terminated or canceled, 500 failed); else the
+        check-status 202."""
+        if retry_interval_in_milliseconds > timeout_in_milliseconds:
+            raise ValueError(
+                f"Total timeout {timeout_in_milliseconds} (ms) should be bigger than retry "
+                f"timeout {retry_interval_in_milliseconds} (ms)"
+            )
         status = await self.wait_for_completion(
             instance_id, timeout_in_milliseconds, retry_interval_in_milliseconds
         )
@@ -544,26 +572,9 @@ class DurableOrchestrationClient(EntityClient):
             return func.HttpResponse(
                 json.dumps(status.output), status_code=200, mimetype="application/json"
             )
+        failed = status.runtime_status is OrchestrationRuntimeStatus.Failed
         return func.HttpResponse(
-            json.dumps(status.to_json()), status_code=500, mimetype="application/json"
+            json.dumps(status.to_json()),
+            status_code=500 if failed else 200,
+            mimetype="application/json",
         )
-
-
-def build_filter(
-    created_time_from: datetime | None,
-    created_time_to: datetime | None,
-    runtime_status: list[OrchestrationRuntimeStatus] | None,
-) -> str | None:
-    """An OData filter over orchestrations' state rows (entities' are left out), built
-    only from typed, validated values."""
-    clauses = [NOT_ENTITY_NAMES]
-    if created_time_from is not None:
-        clauses.append(f"CreatedTime ge {odata_datetime(created_time_from)}")
-    if created_time_to is not None:
-        clauses.append(f"CreatedTime le {odata_datetime(created_time_to)}")
-    if runtime_status:
-        statuses = [OrchestrationRuntimeStatus(s) for s in runtime_status]
-        clauses.append(
-            "(" + " or ".join(f"RuntimeStatus eq {odata_string(s.value)}" for s in statuses) + ")"
-        )
-    return " and ".join(clauses) or None

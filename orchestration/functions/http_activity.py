@@ -113,7 +113,7 @@ async def send(request: DurableHttpRequest) -> DurableHttpResponse:
             return DurableHttpResponse(answer.status, _headers_of(answer), text)
     except TimeoutError:
         raise DurableHttpError(
-            f"{where} got no answer in {REQUEST_TIMEOUT_SECONDS:.0f} seconds"
+            f"{where} got no answer in {REQUEST_TIMEOUT_SECONDS:g} seconds"
         ) from None
     except aiohttp.TooManyRedirects:
         raise DurableHttpError(f"{where} was redirected more than {MAX_REDIRECTS} times") from None

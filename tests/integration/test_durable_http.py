@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from orchestration.core.durable_http import DurableHttpRequest
+from orchestration.functions import http_activity
 from orchestration.host.azurite import free_port
 from tests.conftest import APPS, HostLauncher, HostProcess, Storage, unique, wait_until
 
@@ -70,6 +72,19 @@ class Target:
         await self.record(request)
         return web.Response(status=500, text="the server broke")
 
+    async def cookies(self, request: web.Request) -> web.Response:
+        response = web.Response(text="two cookies")
+        response.headers.add("Set-Cookie", "a=1")
+        response.headers.add("Set-Cookie", "b=2")
+        return response
+
+    async def slow(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    async def moved(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/echo")
+
 
 @pytest.fixture(scope="module")
 def target() -> Iterator[Target]:
@@ -79,6 +94,9 @@ def target() -> Iterator[Target]:
     app.router.add_get("/status/{job}", server.status)
     app.router.add_route("*", "/echo", server.echo)
     app.router.add_get("/broken", server.broken)
+    app.router.add_get("/cookies", server.cookies)
+    app.router.add_get("/slow", server.slow)
+    app.router.add_get("/moved", server.moved)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app)
     ready = threading.Event()
@@ -242,3 +260,31 @@ def test_managed_identity_without_azure_identity_fails_with_a_clear_error(
     status = run(host, "fetch_with_identity", target.url("/echo"))
     assert status["runtimeStatus"] == "Completed", status
     assert "'azure-identity'" in status["output"]["failed"]
+
+
+# The HTTP activity on its own (no host): what DF's client does that the tests above do not show.
+async def test_a_repeated_response_header_comes_back_as_a_list(target: Target) -> None:
+    response = await http_activity.send(DurableHttpRequest("GET", target.url("/cookies")))
+    assert response.headers["Set-Cookie"] == ["a=1", "b=2"]
+    assert response.content == "two cookies"
+
+
+async def test_redirects_are_followed(target: Target) -> None:
+    response = await http_activity.send(DurableHttpRequest("GET", target.url("/moved")))
+    assert response.status_code == 200
+    assert json.loads(response.content or "null")["body"] == ""
+
+
+async def test_a_request_without_an_answer_in_time_fails(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_activity, "REQUEST_TIMEOUT_SECONDS", 0.5)
+    with pytest.raises(http_activity.DurableHttpError, match="got no answer in 0.5 seconds"):
+        await http_activity.send(DurableHttpRequest("GET", target.url("/slow?code=x")))
+
+
+async def test_multipart_content_is_refused_as_in_df(target: Target) -> None:
+    headers = {"Content-Type": "multipart/form-data; boundary=x"}
+    request = DurableHttpRequest("POST", target.url("/echo"), "--x--", headers)
+    with pytest.raises(http_activity.DurableHttpError, match="Multipart"):
+        await http_activity.send(request)
