@@ -30,8 +30,8 @@ from orchestration.functions.management.validation import (
     parse_prefix,
     parse_statuses,
     parse_top,
-    prefix_clause,
 )
+from orchestration.instance_query import prefix_clause
 
 
 @pytest.mark.parametrize(

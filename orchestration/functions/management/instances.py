@@ -13,7 +13,6 @@ Below `/{routePrefix}/`:
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -283,11 +282,7 @@ async def restart_instance(
     client: DurableOrchestrationClient, instance_id: str, new_instance_id: bool
 ) -> str:
     """Start the instance's orchestrator again with its original input; the new id."""
-    status = await client.get_status(instance_id, show_input=True)
-    if status is None:
-        raise InstanceNotFoundError(f"No instance with id {instance_id!r} exists.")
-    target = uuid.uuid4().hex if new_instance_id else instance_id
-    return await client.start_new(status.name, target, status.input_)
+    return await client.restart(instance_id, new_instance_id)
 
 
 @guarded

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestration.client import build_filter
 from orchestration.core import serialization
 from orchestration.core.serialization import InvalidPayloadError
 from orchestration.core.status import OrchestrationRuntimeStatus
+from orchestration.instance_query import instance_filter
 from orchestration.storage.names import (
     MAX_INSTANCE_ID_LENGTH,
     InvalidNameError,
-    odata_string,
     validate_event_name,
     validate_function_name,
     validate_instance_id,
@@ -37,7 +36,6 @@ MAX_REASON_CHARS = 4096
 TABLE_MIN_TIME = datetime(1601, 1, 1, tzinfo=UTC)
 TABLE_MAX_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_KEY_ESCAPES = {"%": "%25", "/": "%2F", "\\": "%5C", "#": "%23", "?": "%3F"}
 _STATUSES = {status.value.lower(): status for status in OrchestrationRuntimeStatus}
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
@@ -191,41 +189,6 @@ def parse_json_body(body: bytes | None, limit: int) -> Any:
         ) from None
 
 
-def _key_prefix(prefix: str) -> str:
-    """The PartitionKey prefix of instance ids starting with `prefix` (keys escape a few
-    characters, one at a time, so the key of a prefix is a prefix of the key)."""
-    return "".join(_KEY_ESCAPES.get(char, char) for char in prefix)
-
-
-def _successor(text: str) -> str | None:
-    """The smallest string greater than every string starting with `text` (None: no bound),
-    skipping characters a filter literal cannot hold (controls, surrogates)."""
-    chars = list(text)
-    while chars:
-        code = ord(chars[-1]) + 1
-        if code <= 0x1F:
-            code = 0x20
-        elif 0x7F <= code <= 0x9F:
-            code = 0xA0
-        elif 0xD800 <= code <= 0xDFFF:
-            code = 0xE000
-        if code <= 0xFFFF:
-            chars[-1] = chr(code)
-            return "".join(chars)
-        chars.pop()
-    return None
-
-
-def prefix_clause(prefix: str) -> str:
-    """An OData clause selecting the instances whose id starts with `prefix`."""
-    low = _key_prefix(prefix)
-    clause = f"PartitionKey ge {odata_string(low)}"
-    high = _successor(low)
-    if high is not None:
-        clause += f" and PartitionKey lt {odata_string(high)}"
-    return clause
-
-
 @dataclass(frozen=True)
 class InstanceQuery:
     """A validated query over instances."""
@@ -236,13 +199,9 @@ class InstanceQuery:
     prefix: str | None = None
 
     def filter(self) -> str | None:
-        clauses = []
-        base = build_filter(self.created_from, self.created_to, list(self.statuses) or None)
-        if base:
-            clauses.append(base)
-        if self.prefix:
-            clauses.append(prefix_clause(self.prefix))
-        return " and ".join(f"({c})" for c in clauses) or None
+        return instance_filter(
+            self.created_from, self.created_to, list(self.statuses) or None, self.prefix
+        )
 
     @classmethod
     def from_params(
