@@ -279,7 +279,7 @@ async def test_a_request_without_an_answer_in_time_fails(
     target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(http_activity, "REQUEST_TIMEOUT_SECONDS", 0.5)
-    with pytest.raises(http_activity.DurableHttpError, match="got no answer in 0.5 seconds"):
+    with pytest.raises(http_activity.DurableHttpError, match=r"got no answer in 0\.5 seconds"):
         await http_activity.send(DurableHttpRequest("GET", target.url("/slow?code=x")))
 
 
