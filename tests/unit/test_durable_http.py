@@ -309,3 +309,22 @@ async def test_managed_identity_without_azure_identity_fails_naming_the_package(
     }
     with pytest.raises(http_activity.TokenSourceUnavailableError, match="'azure-identity'"):
         await http_activity.run(request)
+
+
+def test_calls_fan_out_and_each_polls_on_its_own_timer() -> None:
+    def orchestrator(ctx: Context) -> Any:
+        calls = [ctx.call_http("GET", f"{URL}/{n}") for n in (1, 2)]
+        responses = yield ctx.task_all(calls)
+        return [r.content for r in responses]
+
+    steps = Steps(orchestrator)
+    first = steps.step([started(0), execution_started()])
+    assert [a.id for a in first.actions] == [0, 1]
+    second = steps.step(
+        [started(1), completed(0, answer(202, {"Location": "/s/1"})), completed(1, answer(200))]
+    )
+    assert second.actions == (CreateTimer(2, at(1) + timedelta(seconds=30)),)
+    (poll,) = steps.step([started(31), timer_fired(2, at(31))]).actions
+    assert request_of(poll)["uri"] == "http://api.example/s/1"
+    final = steps.step([started(32), completed(3, answer(200, {}, "one"))])
+    assert json.loads(final.output or "null") == ["one", ""]
