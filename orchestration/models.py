@@ -21,6 +21,12 @@ from orchestration.core import (
 )
 from orchestration.core.actions import Action
 from orchestration.core.context import FunctionContext
+from orchestration.core.durable_http import (
+    DurableHttpRequest,
+    DurableHttpResponse,
+    ManagedIdentityTokenSource,
+    TokenSource,
+)
 from orchestration.core.entities import DurableEntityContext, EntityId
 from orchestration.core.executor import ExecutionResult
 from orchestration.entity_client import EntityStateResponse
@@ -72,6 +78,8 @@ class OrchestratorState:
 
 __all__ = [
     "DurableEntityContext",
+    "DurableHttpRequest",
+    "DurableHttpResponse",
     "DurableOrchestrationBindings",
     "DurableOrchestrationClient",
     "DurableOrchestrationContext",
@@ -79,8 +87,10 @@ __all__ = [
     "EntityId",
     "EntityStateResponse",
     "FunctionContext",
+    "ManagedIdentityTokenSource",
     "OrchestrationRuntimeStatus",
     "OrchestratorState",
     "PurgeHistoryResult",
     "RetryOptions",
+    "TokenSource",
 ]
