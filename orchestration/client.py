@@ -193,6 +193,7 @@ class DurableOrchestrationClient(EntityClient):
         local_start: LocalStart | None = None,
         links: InstanceLinks | None = None,
         mailbox: Mailbox | None = None,
+        default_version: str | None = None,
     ) -> None:
         """`local_start` lets an engine in this process run a new instance's first step at
         once: it is given the Pending instance (not yet written) and its start message, and
@@ -207,6 +208,8 @@ class DurableOrchestrationClient(EntityClient):
         self._local_start = local_start
         self._links = links
         self._mailbox = mailbox or Mailbox()
+        # host.json's defaultVersion: the version of instances started without one.
+        self._default_version = default_version
         # Executions this client started in its engine's process, by instance id.
         self._started_here: OrderedDict[str, str] = OrderedDict()
 
@@ -235,7 +238,7 @@ class DurableOrchestrationClient(EntityClient):
             "instance_id": instance_id,
             "input_text": input_text,
             "now": datetime.now(UTC),
-            "version": version,
+            "version": version if version is not None else self._default_version,
             "execution_id": execution_id,
             "message_id": message_id,
         }

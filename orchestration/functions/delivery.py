@@ -62,6 +62,7 @@ class Delivery:
     orchestrators: OrchestratorWorker
     activities: ActivityWorker
     max_dequeue_count: int = 5
+    default_version: str | None = None  # host.json defaultVersion, for starts without one
 
     async def _poison(self, queue: str, body: bytes, reason: str) -> None:
         log.error("moving a message to %s-poison: %s", queue, reason, extra={"event": "poison"})
@@ -137,10 +138,15 @@ class Delivery:
         await self.activities.handle_item(decoded, attempts)
 
     async def start(self, body: bytes, message_id: str | None) -> None:
-        """`{"name", "input", "instanceId"?}` from any producer starts an orchestration."""
+        """`{"name", "input", "instanceId"?, "version"?}` from any producer starts an
+        orchestration (of host.json's defaultVersion when it gives no version)."""
         queue = self.hub.names.starts_queue
         try:
-            name, input_value, instance_id = parse_start_request(raw_json(body))
+            data = raw_json(body)
+            name, input_value, instance_id = parse_start_request(data)
+            version = data.get("version")
+            if version is not None and not isinstance(version, str):
+                raise ValueError("a start message's version must be a string")
             if name not in self.registry.orchestrators:
                 known = self.registry.describe_orchestrators()
                 raise ValueError(f"no orchestrator named {name!r}; known: {known}")
@@ -154,6 +160,7 @@ class Delivery:
                 instance_id or uuid.uuid4().hex,
                 encoded,
                 now=datetime.now(UTC),
+                version=version or self.default_version,
                 execution_id=uuid.uuid4().hex,
                 message_id=f"start:{message_id}" if message_id else None,
             )

@@ -114,6 +114,7 @@ class Engine:
             local_start=self._start_locally,
             links=links,
             mailbox=runtime.orchestrators.mailbox,
+            default_version=self.settings.versioning.default_version,
         )
 
     async def _start_locally(self, state: InstanceState, message: ControlMessage) -> None:
@@ -125,6 +126,11 @@ class Engine:
         instance if this process dies (OrchestratorWorker.start).
         """
         runtime = await self.runtime()
+        if not self.settings.versioning.can_run(state.version):
+            # A version this worker may not run (given to start_new): queue it for one that
+            # may, or for this worker's versionFailureStrategy.
+            await self._create_queued(runtime.hub, state, message)
+            return
         committed, finished = runtime.orchestrators.start(state, message)
         try:
             await committed
@@ -132,21 +138,25 @@ class Engine:
             # Its first step blocked: create it the queued way, so that its steps are
             # retried through the queue and it ends Failed after the dequeue limit.
             self._spawn(_settle(finished, None))
-            await runtime.hub.create_instance(
-                state.name,
-                state.instance_id,
-                state.input,
-                now=state.created_at,
-                version=state.version,
-                parent=state.parent,
-                execution_id=state.execution_id,
-                message_id=message.message_id,
-            )
+            await self._create_queued(runtime.hub, state, message)
             return
         except BaseException:
             self._spawn(_settle(finished, None))  # the same failure: the caller has it
             raise
         self._spawn(_settle(finished, state.instance_id))
+
+    @staticmethod
+    async def _create_queued(hub: TaskHub, state: InstanceState, message: ControlMessage) -> None:
+        await hub.create_instance(
+            state.name,
+            state.instance_id,
+            state.input,
+            now=state.created_at,
+            version=state.version,
+            parent=state.parent,
+            execution_id=state.execution_id,
+            message_id=message.message_id,
+        )
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -63,6 +63,8 @@ class EngineSettings:
     step_limit: timedelta = timedelta(minutes=5)
     # defaultVersion, versionMatchStrategy, versionFailureStrategy (DF's names).
     versioning: VersioningPolicy = field(default_factory=VersioningPolicy)
+    # Ours: when events a version check rejected are visible on the queue again.
+    version_reject_delay: timedelta = timedelta(seconds=5)
 
     @property
     def names(self) -> HubNames:
@@ -103,6 +105,7 @@ class EngineSettings:
             max_dequeue_count=int((extensions.get("queues") or {}).get("maxDequeueCount", 5)),
             step_limit=_step_limit(config.get("functionTimeout")),
             versioning=versioning_policy(durable),
+            version_reject_delay=_timespan(durable.get("versionRejectDelay"), timedelta(seconds=5)),
         )
 
 

@@ -43,5 +43,12 @@ def build_workers(
     )
     if settings.local_activities:
         orchestrators.local_runner = activities.execute
-    delivery = Delivery(hub, registry, orchestrators, activities, settings.max_dequeue_count)
+    delivery = Delivery(
+        hub,
+        registry,
+        orchestrators,
+        activities,
+        settings.max_dequeue_count,
+        settings.versioning.default_version,
+    )
     return Workers(orchestrators, activities, delivery)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from orchestration.core.versioning import VersioningPolicy
 from orchestration.functions.settings import EngineSettings
 
 
@@ -42,6 +43,10 @@ class WorkerOptions:
     """Blocked steps after which the instance fails (maxDequeueCount)."""
     step_limit: float = 300.0
     """Seconds a step may run in all (functionTimeout)."""
+    versioning: VersioningPolicy = field(default_factory=VersioningPolicy)
+    """Which instance versions this worker runs (host.json defaultVersion and strategies)."""
+    version_retry_delay: timedelta = timedelta(seconds=5)
+    """When an instance's events a version check rejected are visible on the queue again."""
 
     @classmethod
     def from_settings(cls, settings: EngineSettings) -> WorkerOptions:
@@ -49,4 +54,6 @@ class WorkerOptions:
             local_batch=settings.local_activity_max_batch,
             blocked_limit=settings.max_dequeue_count,
             step_limit=settings.step_limit.total_seconds(),
+            versioning=settings.versioning,
+            version_retry_delay=settings.version_reject_delay,
         )

@@ -53,6 +53,7 @@ from orchestration.functions.orchestrator.sending import (
     activity_messages,
 )
 from orchestration.functions.orchestrator.stats import WorkerStats
+from orchestration.functions.orchestrator.versions import VersionGate, VersionMismatchError
 from orchestration.functions.registry import Registry
 from orchestration.functions.step_runner import OrchestratorBlockedError, StepRunner
 from orchestration.storage.hub import (
@@ -116,6 +117,7 @@ class OrchestratorWorker:
             hub, registry, options, self.stats, entity_steps, self.outbox, clock
         )
         self._blocked: dict[str, tuple[int, OrchestratorBlockedError]] = {}
+        self.versions = VersionGate(options.versioning, options.version_retry_delay)
 
     def close(self) -> None:
         """Stop the threads orchestrator steps and entity operations run in."""
@@ -182,6 +184,8 @@ class OrchestratorWorker:
         state, history = await self.hub.load(instance_id)
         if state is None:
             return None
+        # A session only ever holds an instance that passed, so a cached one needs no check.
+        self.versions.check(state)
         session = self._new_session(instance_id)
         await self.steps.run(instance_id, session, functools.partial(session.replay, history))
         return Cached(state, session)
@@ -191,6 +195,7 @@ class OrchestratorWorker:
             self.registry.orchestrator,
             instance_id,
             max_timer_interval=self.options.max_timer_interval,
+            default_version=self.options.versioning.default_version,
         )
 
     async def _process(
@@ -294,6 +299,12 @@ class OrchestratorWorker:
                 # The delivery fails (a local start's: the engine then creates the instance
                 # the queued way).
                 raise
+            except VersionMismatchError as mismatch:
+                if self.versions.fails:
+                    await self.fail_instance(instance_id, self.versions.failure(mismatch))
+                else:
+                    await self.versions.reject(self.hub, mismatch, batch)
+                return LocalWork()
             except _StaleCache:
                 self.cache.drop(instance_id)
                 self.stats.stale_reloads += 1
