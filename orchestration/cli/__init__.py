@@ -1,7 +1,7 @@
 """The command line: `python -m orchestration host [--app-dir DIR] [--port 7071] [--workers N]`,
 and the task hub commands `start`, `status`, `list`, `raise-event`, `terminate`, `suspend`,
 `resume`, `rewind`, `restart`, `purge`, `entity get|signal|list` and `hub info` (see
-`orchestration.cli.commands`)."""
+`orchestration.cli.commands`), and `replay-check` (see `orchestration.cli.replay_check`)."""
 
 from __future__ import annotations
 
@@ -116,6 +116,10 @@ def _add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
     entities.add_parsers(add("entity", "entity commands: get, signal, list"), common)
 
+    from orchestration.cli import replay_check
+
+    replay_check.add_parser(add)
+
     hub = add("hub", "task hub commands")
     hub_commands = hub.add_subparsers(dest="hub_command", required=True)
     hub_commands.add_parser("info", help="queue depths and instances by status", parents=[common])
@@ -147,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(code)
         return code
+    if args.command == "replay-check":
+        from orchestration.cli.replay_check import run as check
+
+        return check(args)
     from orchestration.cli.commands import run
 
     return run(args)

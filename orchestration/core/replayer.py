@@ -65,6 +65,25 @@ class Replayer:
                 return ReplayReport(instance_id, False, mismatch)
         return ReplayReport(instance_id, True)
 
+    def check(
+        self, instance_id: str, history: Sequence[HistoryEvent | dict[str, Any]]
+    ) -> ReplayReport:
+        """Replay `history` in one pass, as a worker does when it loads the instance (after a
+        deploy, say): the report fails exactly where that worker would fail the instance (a
+        NonDeterminismError, or the code raising or missing). Stricter `replay` also fails
+        code that would only schedule more than history holds in some step."""
+        events = [e if isinstance(e, HistoryEvent) else event_from_dict(e) for e in history]
+        session = OrchestrationSession(
+            self._orchestrators, instance_id, max_timer_interval=self._max_timer_interval
+        )
+        result = session.replay(events).step([])
+        for event in result.new_events:
+            if isinstance(event, ExecutionCompleted) and event.failure is not None:
+                failure = event.failure
+                deterministic = failure.error_type != NonDeterminismError.__name__
+                return ReplayReport(instance_id, deterministic, failure.describe())
+        return ReplayReport(instance_id, True)
+
     def replay_all(
         self, histories: Iterable[tuple[str, Sequence[HistoryEvent | dict[str, Any]]]]
     ) -> list[ReplayReport]:

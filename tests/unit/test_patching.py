@@ -151,3 +151,14 @@ def _v2_only(ctx: Context) -> Any:
     yield ctx.call_activity("validate")
     yield ctx.call_activity("tax_v2")
     return "done"
+
+
+def test_the_replayers_engine_check_fails_where_a_worker_would() -> None:
+    in_flight = _run_live(old_code, 1)
+    assert Replayer({"main": patched_code}).check("i", in_flight).error is None
+    report = Replayer({"main": _v2_only}).check("i", in_flight)
+    assert not report.is_deterministic
+    assert report.error is not None
+    assert "history has call_activity('tax')" in report.error
+    assert "call_activity('tax_v2')" in report.error
+    assert Replayer({}).check("i", in_flight).error is not None
