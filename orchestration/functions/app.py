@@ -1,11 +1,15 @@
 """`DFApp` and `Blueprint`: azure-functions-durable's decorators on plain Functions triggers.
 
 `orchestration_trigger`, `activity_trigger` and `entity_trigger` register user functions with
-the engine (they are not Functions of their own: the engine's queue triggers run them).
-`durable_client_input` injects a `DurableOrchestrationClient` into the decorated function and
-hides that parameter from the Functions indexer, so no extension binding is needed.
-Creating a `DFApp` registers the engine's own functions: the orchestrator worker, the activity
-worker, the starts queue, the timer sweeper and the HTTP starter and management API.
+the engine (they are not Functions of their own: the engine's queue triggers run them) and
+return a `DurableFunctionBuilder`, as DF's do. `durable_client_input` injects a
+`DurableOrchestrationClient` into the decorated function and hides that parameter from the
+Functions indexer, so no extension binding is needed.
+
+The engine's own functions (the orchestrator worker, the activity worker, the starts queue,
+the timer sweeper and the HTTP starter and management API) exist once per app: a `DFApp`
+registers them when it is created; a plain `func.FunctionApp` gets them when the first
+durable `Blueprint` is registered on it (`app.register_functions(bp)`, DF's blueprint shape).
 """
 
 from __future__ import annotations
@@ -15,19 +19,37 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import azure.functions as func
-from azure.functions.decorators.function_app import FunctionBuilder
+from azure.functions.decorators.function_app import (
+    DecoratorApi,
+    FunctionBuilder,
+    SettingsApi,
+    TriggerApi,
+)
 
+from orchestration.core.function_refs import INPUT_TYPE
 from orchestration.functions import http_api, triggers
+from orchestration.functions.builders import (
+    CLIENT_SPEC,
+    KINDS,
+    CheckedBuilder,
+    ClientSpec,
+    DurableFunctionBuilder,
+    mark,
+)
 from orchestration.functions.engine import Engine
 from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 
 _ENGINE_PREFIX = "durable_"
 _STARTER = "durable_http_start"
+_WIRING = "_durable_wiring"  # on a plain FunctionApp: its `_Wiring`
+# The one place azure-functions reads a blueprint's builders to register them.
+_REGISTER_CODE = func.FunctionRegister.register_functions.__code__
 
 
 def _name(builder: FunctionBuilder) -> str:
@@ -52,53 +74,155 @@ def _caller_dir() -> Path:
     if root:
         return Path(root)
     frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(__name__):
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+        (__name__, "azure.functions")
+    ):
         frame = frame.f_back  # type: ignore[assignment]
     file = frame.f_globals.get("__file__") if frame is not None else None
     return Path(file).resolve().parent if file else Path.cwd()
 
 
-class _DurableDecorators:
+def _drop_spare_starter(app: func.FunctionRegister) -> None:
+    """The default HTTP starter steps aside for an app's own `orchestrators/...` route.
+
+    Durable Functions apps usually define `orchestrators/{functionName}` themselves; such an
+    app moves over unchanged, so its route wins over the engine's.
+    """
+    builders = app._function_builders
+    if any(
+        _route(b).lower().startswith("orchestrators/") for b in builders if _name(b) != _STARTER
+    ):
+        app._function_builders = [b for b in builders if _name(b) != _STARTER]
+
+
+def _register_engine_functions(app: func.FunctionApp, engine: Engine) -> None:
+    """Add the engine's functions to `app` (or any app with FunctionApp's decorators)."""
+    names = engine.settings.names
+    connection = engine.settings.connection_name
+
+    @app.function_name(f"{_ENGINE_PREFIX}orchestrator_worker")
+    @app.queue_trigger(arg_name="msg", queue_name=names.control_queue, connection=connection)
+    async def orchestrator_worker(msg: func.QueueMessage) -> None:
+        await triggers.on_control_message(engine, msg)
+
+    @app.function_name(f"{_ENGINE_PREFIX}activity_worker")
+    @app.queue_trigger(arg_name="msg", queue_name=names.work_item_queue, connection=connection)
+    async def activity_worker(msg: func.QueueMessage) -> None:
+        await triggers.on_work_item(engine, msg)
+
+    @app.function_name(f"{_ENGINE_PREFIX}starts_queue")
+    @app.queue_trigger(arg_name="msg", queue_name=names.starts_queue, connection=connection)
+    async def starts_queue(msg: func.QueueMessage) -> None:
+        await triggers.on_start_message(engine, msg)
+
+    @app.function_name(f"{_ENGINE_PREFIX}timer_sweeper")
+    @app.timer_trigger(arg_name="timer", schedule=engine.settings.timer_sweep_schedule)
+    async def timer_sweeper(timer: func.TimerRequest) -> None:
+        await triggers.on_timer_sweep(engine)
+
+    http_api.register(cast("DFApp", app), engine)
+
+
+class _DurableDecorators(DecoratorApi):
     """The durable decorators, shared by DFApp and Blueprint."""
 
     _registry: Registry
     _engine_ref: list[Engine]
 
-    def orchestration_trigger(
-        self, context_name: str, orchestration: str | None = None
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register an orchestrator function (named after the function unless given)."""
+    def _configure_function_builder(self, wrap: Callable[..., Any]) -> Callable[..., Any]:
+        """As azure-functions does, with two differences: a decorator stacked on a durable
+        trigger applies to its builder (which is in no list), and new builders check their
+        durable client when the app is indexed (`CheckedBuilder`)."""
 
-        def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
-            target = function._function._func if isinstance(function, FunctionBuilder) else function
-            self._registry.add_orchestrator(orchestration or target.__name__, target)
-            return function
+        def decorator(function: Any) -> Any:
+            if isinstance(function, DurableFunctionBuilder):
+                return function.restack(wrap)
+            if isinstance(function, FunctionBuilder):
+                builder = self._validate_type(function)  # type: ignore[no-untyped-call]
+            else:
+                builder = CheckedBuilder(function, self._app_script_file)  # type: ignore[no-untyped-call]
+            self._function_builders.append(builder)
+            return wrap(builder)
+
+        return decorator
+
+    def _take(self, function: Any, kind: str) -> tuple[Any, str | None]:
+        """The user's function under a durable trigger, and the name a decorator below it
+        gave (`@app.function_name`)."""
+        if isinstance(function, DurableFunctionBuilder):
+            raise TypeError(
+                f"{function.registered_name!r} is already an {KINDS[function.kind]} function; "
+                f"a function takes one durable trigger."
+            )
+        if not isinstance(function, FunctionBuilder):
+            return function, None
+        self._function_builders[:] = [b for b in self._function_builders if b is not function]
+        inner = function._function
+        if inner.get_trigger() is not None or inner.get_bindings():
+            raise TypeError(
+                f"{inner.get_function_name()!r} is an {KINDS[kind]} function: the engine runs "
+                f"it, so it takes no trigger or binding of its own. Put @app.route (or "
+                f"another trigger) on a separate function that starts it with "
+                f"@app.durable_client_input."
+            )
+        named = inner.get_setting("function_name")
+        return inner.get_user_function(), (inner.get_function_name() if named else None)
+
+    def _builder(self, target: Any, kind: str, name: str) -> Any:
+        if not hasattr(target, "__name__"):  # an Entity object, say: nothing to build
+            return target
+        return DurableFunctionBuilder(target, kind, name, self._registry)
+
+    def orchestration_trigger(
+        self,
+        context_name: str,
+        orchestration: str | None = None,
+        input_type: type | None = None,
+    ) -> Callable[[Any], Any]:
+        """Register an orchestrator function (named after the function unless given).
+
+        `input_type`: the class `context.get_input()` rebuilds the input as, when the call
+        names none (`get_input(expected_type=...)` wins), as in azure-functions-durable."""
+
+        def decorator(function: Any) -> Any:
+            target, named = self._take(function, "orchestration")
+            name = orchestration or named or target.__name__
+            self._registry.add_orchestrator(name, target)
+            mark(target, orchestrator_function=target)
+            if input_type is not None:
+                mark(target, **{INPUT_TYPE: input_type})
+            return self._builder(target, "orchestration", name)
 
         return decorator
 
     def activity_trigger(
         self, input_name: str, activity: str | None = None
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    ) -> Callable[[Any], Any]:
         """Register an activity function; its `input_name` parameter receives the input."""
 
-        def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
-            target = function._function._func if isinstance(function, FunctionBuilder) else function
-            self._registry.add_activity(activity or target.__name__, target, input_name)
-            return function
+        def decorator(function: Any) -> Any:
+            target, named = self._take(function, "activity")
+            name = activity or named or target.__name__
+            _check_parameter(target, input_name, name)
+            self._registry.add_activity(name, target, input_name)
+            return self._builder(target, "activity", name)
 
         return decorator
 
     def entity_trigger(
         self, context_name: str, entity_name: str | None = None
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    ) -> Callable[[Any], Any]:
         """Register an entity function (named after the function unless given): it gets a
         `DurableEntityContext` for each operation, as in azure-functions-durable."""
 
-        def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
-            target = function._function._func if isinstance(function, FunctionBuilder) else function
-            name = entity_name or getattr(target, "__name__", None) or type(target).__name__
+        def decorator(function: Any) -> Any:
+            target, named = self._take(function, "entity")
+            name = (
+                entity_name or named or getattr(target, "__name__", None) or type(target).__name__
+            )
             self._registry.add_entity(name, target)
-            return function
+            mark(target, entity_function=getattr(target, "fn", target))
+            return self._builder(target, "entity", name)
 
         return decorator
 
@@ -108,7 +232,11 @@ class _DurableDecorators:
         task_hub: str | None = None,
         connection_name: str | None = None,
     ) -> Callable[[Any], Any]:
-        """Pass a `DurableOrchestrationClient` as parameter `client_name`."""
+        """Pass a `DurableOrchestrationClient` as parameter `client_name`.
+
+        `task_hub` and `connection_name`, as in DF, must name this app's hub and storage
+        connection (checked when the app is indexed): a client of another hub is refused."""
+        spec = ClientSpec(self._engine_ref, task_hub, connection_name)
 
         def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
             signature = inspect.signature(function)
@@ -124,7 +252,7 @@ class _DurableDecorators:
                     (a for a in [*args, *kwargs.values()] if isinstance(a, func.HttpRequest)),
                     None,
                 )
-                engine = self._engine_ref[0]
+                engine = spec.engine()
                 kwargs[client_name] = await engine.client(http_api.base_url(engine, request))
                 result = function(*args, **kwargs)
                 if inspect.isawaitable(result):
@@ -132,6 +260,7 @@ class _DurableDecorators:
                 return result
 
             with_client.__signature__ = signature.replace(parameters=remaining)  # type: ignore[attr-defined]
+            mark(with_client, client_function=function, **{CLIENT_SPEC: spec})
             return with_client
 
         def decorator(target: Any) -> Any:
@@ -143,13 +272,84 @@ class _DurableDecorators:
         return decorator
 
 
+def _check_parameter(function: Any, input_name: str, name: str) -> None:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    if input_name not in parameters and not takes_any:
+        raise TypeError(
+            f"activity {name!r}: activity_trigger(input_name={input_name!r}) names no "
+            f"parameter of the function (it has {list(parameters)})."
+        )
+
+
 class Blueprint(_DurableDecorators, func.Blueprint):
-    """A group of functions, orchestrators and activities, registered with `register_functions`."""
+    """A group of functions, orchestrators and activities, registered with `register_functions`
+    on a `DFApp` or on a plain `func.FunctionApp` (which then gets the engine's functions)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
         self._registry = Registry()
         self._engine_ref = []
+
+    @property  # type: ignore[override]
+    def _function_builders(self) -> list[FunctionBuilder]:
+        # azure-functions' register_functions reads this to take the blueprint's functions:
+        # the moment a plain FunctionApp learns of a durable blueprint, so it gets the
+        # engine then (a DFApp has its own and merges in its register_functions).
+        caller = sys._getframe(1)
+        if caller.f_code is _REGISTER_CODE:
+            app = caller.f_locals.get("self")
+            if isinstance(app, func.FunctionRegister) and not isinstance(app, DFApp):
+                _join(_plain_wiring(app), self)
+        return self._builders
+
+    @_function_builders.setter
+    def _function_builders(self, builders: list[FunctionBuilder]) -> None:
+        self._builders = builders
+
+
+@dataclass
+class _Wiring:
+    """The engine of a plain FunctionApp and the registry it runs."""
+
+    registry: Registry
+    engine: Engine
+
+
+def _join(wiring: _Wiring, blueprint: _DurableDecorators) -> None:
+    wiring.registry.merge(blueprint._registry)
+    blueprint._engine_ref[:] = [wiring.engine]
+
+
+def _plain_wiring(app: func.FunctionRegister) -> _Wiring:
+    """The engine of `app`, created with its functions the first time."""
+    wiring = vars(app).get(_WIRING)
+    if isinstance(wiring, _Wiring):
+        return wiring
+    if not (isinstance(app, TriggerApi) and isinstance(app, SettingsApi)):
+        raise TypeError(
+            f"a durable Blueprint cannot be registered on a {type(app).__name__}: it needs the "
+            f"trigger decorators of `azure.functions.FunctionApp`; use `orchestration.DFApp()`."
+        )
+    registry = Registry()
+    engine = Engine(registry, EngineSettings.from_host_json(_caller_dir()))
+    wiring = _Wiring(registry, engine)
+    vars(app)[_WIRING] = wiring
+    _register_engine_functions(cast("func.FunctionApp", app), engine)
+    index = app.get_functions
+
+    def get_functions() -> Any:
+        _drop_spare_starter(app)
+        return index()
+
+    # The Python worker (and our host) index through these two names.
+    setattr(app, "get_functions", get_functions)  # noqa: B010 - an instance's own method
+    if not hasattr(app, "aclose"):
+        setattr(app, "aclose", engine.aclose)  # noqa: B010 - the host awaits it on stop
+    return wiring
 
 
 class DFApp(_DurableDecorators, func.FunctionApp):
@@ -168,14 +368,12 @@ class DFApp(_DurableDecorators, func.FunctionApp):
         self.engine_settings = settings or EngineSettings.from_host_json(directory)
         self.engine = Engine(self._registry, self.engine_settings)
         self._engine_ref = [self.engine]
-        self._register_engine_functions()
+        _register_engine_functions(self, self.engine)
 
     def register_functions(self, function_container: Any) -> None:
         super().register_functions(function_container)
-        registry = getattr(function_container, "_registry", None)
-        if isinstance(registry, Registry):
-            self._registry.merge(registry)
-            function_container._engine_ref[:] = [self.engine]
+        if isinstance(function_container, _DurableDecorators):
+            _join(_Wiring(self._registry, self.engine), function_container)
 
     register_blueprint = register_functions
 
@@ -184,43 +382,6 @@ class DFApp(_DurableDecorators, func.FunctionApp):
         await self.engine.aclose()
 
     def get_functions(self) -> Any:
-        """Index the app; the default HTTP starter steps aside for an app's own starter.
-
-        Durable Functions apps usually define `orchestrators/{functionName}` themselves; such
-        an app moves over unchanged, so its route wins over the engine's.
-        """
-        own_starter = any(
-            _route(builder).lower().startswith("orchestrators/")
-            for builder in self._function_builders
-            if _name(builder) != _STARTER
-        )
-        if own_starter:
-            self._function_builders = [b for b in self._function_builders if _name(b) != _STARTER]
+        """Index the app; the default HTTP starter steps aside for an app's own starter."""
+        _drop_spare_starter(self)
         return super().get_functions()
-
-    def _register_engine_functions(self) -> None:
-        engine = self.engine
-        names = self.engine_settings.names
-        connection = self.engine_settings.connection_name
-
-        @self.function_name(f"{_ENGINE_PREFIX}orchestrator_worker")
-        @self.queue_trigger(arg_name="msg", queue_name=names.control_queue, connection=connection)
-        async def orchestrator_worker(msg: func.QueueMessage) -> None:
-            await triggers.on_control_message(engine, msg)
-
-        @self.function_name(f"{_ENGINE_PREFIX}activity_worker")
-        @self.queue_trigger(arg_name="msg", queue_name=names.work_item_queue, connection=connection)
-        async def activity_worker(msg: func.QueueMessage) -> None:
-            await triggers.on_work_item(engine, msg)
-
-        @self.function_name(f"{_ENGINE_PREFIX}starts_queue")
-        @self.queue_trigger(arg_name="msg", queue_name=names.starts_queue, connection=connection)
-        async def starts_queue(msg: func.QueueMessage) -> None:
-            await triggers.on_start_message(engine, msg)
-
-        @self.function_name(f"{_ENGINE_PREFIX}timer_sweeper")
-        @self.timer_trigger(arg_name="timer", schedule=self.engine_settings.timer_sweep_schedule)
-        async def timer_sweeper(timer: func.TimerRequest) -> None:
-            await triggers.on_timer_sweep(engine)
-
-        http_api.register(self, engine)

@@ -75,6 +75,18 @@ class Registry:
         for name, activity in other.activities.items():
             self.add_activity(name, activity.function, activity.input_name)
 
+    def rename(self, kind: str, old: str, new: str) -> None:
+        """Register under `new` what `kind` ("orchestration", "activity" or "entity") `old`
+        is (`@app.function_name` stacked on a durable trigger names it, as in DF)."""
+        if kind == "orchestration":
+            function = self.orchestrators.pop(old)
+            self.add_orchestrator(new, function)
+        elif kind == "activity":
+            activity = self.activities.pop(old)
+            self.add_activity(new, activity.function, activity.input_name)
+        else:
+            self.add_entity(new, self.entities.pop(old.lower()))
+
     def orchestrator(self, name: str) -> Callable[..., Any] | None:
         return self.orchestrators.get(name)
 
