@@ -87,7 +87,14 @@ def import_app_module(app_dir: Path) -> Any:
     try:
         spec.loader.exec_module(module)
     except Exception as err:
-        raise AppLoadError(f"importing {script} failed: {type(err).__name__}: {err}") from err
+        hint = ""
+        if "azure-functions-durable" in str(err):  # a durable decorator on func.FunctionApp
+            hint = (
+                " With orchestration, create the app as `app = orchestration.DFApp()`, or put "
+                "the durable functions on an `orchestration.Blueprint` registered with "
+                "`app.register_functions(bp)`."
+            )
+        raise AppLoadError(f"importing {script} failed: {type(err).__name__}: {err}{hint}") from err
     return module
 
 
