@@ -66,6 +66,7 @@ def _add_hub_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     start.add_argument("name", help="orchestrator function name")
     start.add_argument("--input", help="input as JSON, or @file with JSON (@- for stdin)")
     start.add_argument("--id", help="instance id (default: generated)")
+    start.add_argument("--version", help="orchestration version (default: defaultVersion)")
     start.add_argument("--wait", action="store_true", help="wait for the end, showing progress")
     start.add_argument(
         "--timeout", type=float, default=300.0, help="seconds --wait waits (default 300)"

@@ -110,7 +110,7 @@ async def start(
     args: argparse.Namespace, hub: TaskHub, client: DurableOrchestrationClient, out: TextIO
 ) -> int:
     payload = read_json_arg(args.input, "--input")
-    instance_id = await client.start_new(args.name, args.id, payload)
+    instance_id = await client.start_new(args.name, args.id, payload, args.version)
     if not args.wait:
         emit(
             out,
@@ -421,7 +421,9 @@ async def _execute(args: argparse.Namespace, out: TextIO) -> int:
     try:
         if args.command == "start":
             await hub.create_if_not_exists()
-        client = DurableOrchestrationClient(hub)
+        client = DurableOrchestrationClient(
+            hub, default_version=target.settings.versioning.default_version
+        )
         return await COMMANDS[args.command](args, hub, client, out)
     finally:
         await hub.close()

@@ -133,6 +133,16 @@ def test_a_start_message_without_a_version_gets_the_default(
     assert host.process.poll() is None
 
 
+def test_the_cli_start_stamps_the_default_version_or_takes_one(
+    azurite: Storage, start_host: HostLauncher, hub_name: str
+) -> None:
+    launch(start_host, V1, hub_name)
+    for extra, expected in (((), "1.0"), (("--version", "0.3"), "0.3")):
+        done = cli(azurite, hub_name, "start", "own_version", "--wait", "--json", *extra)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["output"]["version"] == expected
+
+
 def test_reject_leaves_a_newer_instance_for_a_newer_worker(
     azurite: Storage, start_host: HostLauncher, hub_name: str
 ) -> None:
@@ -167,10 +177,17 @@ def test_fail_ends_a_newer_instance_naming_both_versions(
 
 
 def replay_check(app: Path, azurite: Storage, hub_name: str, *args: str) -> Any:
+    return cli(azurite, hub_name, "replay-check", "--app-dir", str(app), *args)
+
+
+def cli(azurite: Storage, hub_name: str, *args: str) -> Any:
+    """`python -m orchestration ARGS` on the test's hub (the app dir defaults to V1)."""
+    if "--app-dir" not in args:
+        args = (*args, "--app-dir", str(V1))
     env = {k: v for k, v in os.environ.items() if k != "AzureWebJobsStorage"}
     env.update(AzureWebJobsStorage=azurite.connection_string, DURABLE_TEST_HUB=hub_name)
     return subprocess.run(
-        [sys.executable, "-m", "orchestration", "replay-check", "--app-dir", str(app), *args],
+        [sys.executable, "-m", "orchestration", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
