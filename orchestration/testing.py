@@ -28,6 +28,7 @@ from typing import Any
 
 from orchestration.core import serialization
 from orchestration.core.actions import ContinueAsNewAction
+from orchestration.core.durable_http import HTTP_ACTIVITY, DurableHttpRequest
 from orchestration.core.entities import (
     EntityBatch,
     EntitySnapshot,
@@ -61,7 +62,7 @@ from orchestration.core.outbox import (
 )
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.activity_worker import ActivityWorker
-from orchestration.functions.registry import Registry
+from orchestration.functions.registry import ActivityDefinition, Registry
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.messages import ActivityMessage
 
@@ -185,6 +186,7 @@ class OrchestrationTester:
         activities: Mapping[str, Any] | None = None,
         sub_orchestrators: Mapping[str, Any] | None = None,
         entities: Mapping[str, Callable[..., Any]] | None = None,
+        http: Callable[[DurableHttpRequest], Mapping[str, Any]] | None = None,
         start_time: datetime = START,
         replay_check: bool = True,
         max_steps: int = 10_000,
@@ -195,6 +197,9 @@ class OrchestrationTester:
         name; an activity given as a value that is not callable is its fixed result.
         `sub_orchestrators` fakes children by name: a function of the child's input (or a
         fixed value), whose return is the child's output and whose exception fails it.
+        `http` answers `context.call_http`: a function of the `DurableHttpRequest` that
+        returns a `DurableHttpResponse` (or raises, which fails the task); without it a
+        test's call_http is refused rather than sent.
         `replay_check`: replay the whole history at every step and require the same
         decisions (what the engine relies on; catches code that is not deterministic)."""
         source = _registry_of(app)
@@ -209,6 +214,9 @@ class OrchestrationTester:
             self.registry.add_activity(name, target if callable(target) else _constant(target))
         for name, entity in (entities or {}).items():
             self.registry.entities[name.lower()] = _user_function(entity)
+        self.registry.activities[HTTP_ACTIVITY] = ActivityDefinition(
+            HTTP_ACTIVITY, _http_activity(http), "request", is_async=False
+        )
         self.sub_orchestrators = dict(sub_orchestrators or {})
         self.now = start_time
         self.replay_check = replay_check
@@ -429,6 +437,23 @@ class OrchestrationTester:
         if snapshot is None or not snapshot.exists:
             return None
         return serialization.decode(snapshot.state)
+
+
+def _http_activity(
+    answer: Callable[[DurableHttpRequest], Mapping[str, Any]] | None,
+) -> Callable[[Any], dict[str, Any]]:
+    def fake_http(request: Any) -> dict[str, Any]:
+        parsed = DurableHttpRequest.from_json(
+            serialization.loads(request) if isinstance(request, str) else request
+        )
+        if answer is None:
+            raise RuntimeError(
+                f"call_http({parsed.method} {parsed.uri}) in a test: pass "
+                f"OrchestrationTester(http=...) to answer it"
+            )
+        return dict(answer(parsed))
+
+    return fake_http
 
 
 def _constant(value: Any) -> Callable[[Any], Any]:

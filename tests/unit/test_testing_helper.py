@@ -194,3 +194,30 @@ def test_a_decorated_orchestrator_may_be_passed_itself() -> None:
     result = OrchestrationTester(bp).run(child, 21, instance_id="by-function")
     assert result.output == 42 and result.instance_id == "by-function"
     assert result.custom_status is None
+
+
+def test_call_http_is_answered_by_the_tests_fake_and_polls_on_the_virtual_clock() -> None:
+    from orchestration.core.durable_http import DurableHttpResponse
+
+    def fetch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+        response = yield context.call_http("GET", "https://example.test/report")
+        return [response.status_code, response.content]
+
+    answers = iter([DurableHttpResponse(202, {"Location": "https://example.test/poll"}),
+                    DurableHttpResponse(200, {}, "ready")])  # fmt: skip
+    seen: list[str] = []
+
+    def server(request: Any) -> Any:
+        seen.append(request.uri)
+        return next(answers)
+
+    result = OrchestrationTester(orchestrators={"fetch": fetch}, http=server).run("fetch")
+    assert result.output == [200, "ready"]
+    assert seen == ["https://example.test/report", "https://example.test/poll"]
+    assert result.finished_at - START >= timedelta(seconds=30)  # DF's default polling interval
+
+    refused = OrchestrationTester(orchestrators={"fetch": fetch}).run("fetch")
+    assert refused.status is df.OrchestrationRuntimeStatus.Failed
+    assert (
+        refused.failure is not None and "OrchestrationTester(http=...)" in refused.failure.message
+    )
