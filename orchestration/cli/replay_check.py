@@ -29,6 +29,7 @@ from orchestration.cli.config import CliError, resolve_target
 from orchestration.core.replayer import Replayer
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.core.versioning import VersionFailureStrategy, VersioningPolicy
+from orchestration.functions.app import registry_of
 from orchestration.functions.management.validation import (
     BadRequest,
     InstanceQuery,
@@ -78,7 +79,8 @@ def load_orchestrators(app_dir: Path) -> dict[str, Any]:
     """The app's orchestrators by name, from its function_app.py (imported as the host does)."""
     module = import_app_module(app_dir.resolve())
     app = find_app(module)
-    registries = [getattr(app, "_registry", None)]
+    # The app's engine registry, then blueprints at module level not (yet) registered on it.
+    registries = [registry_of(app)]
     registries += [getattr(value, "_registry", None) for value in vars(module).values()]
     merged = Registry()
     for registry in registries:

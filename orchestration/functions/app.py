@@ -226,6 +226,17 @@ class _DurableDecorators(DecoratorApi):
 
         return decorator
 
+    def durable_openai_agent_orchestrator(
+        self, _func: Any = None, *, model_provider: Any = None, model_retry_options: Any = None
+    ) -> Any:
+        """DF's OpenAI Agents preview integration, which this engine does not provide."""
+        raise NotImplementedError(
+            "durable_openai_agent_orchestrator (Durable Functions' OpenAI Agents preview) is not "
+            "provided here. Write the agent loop as an orchestrator "
+            "(@app.orchestration_trigger) that calls the model in an activity "
+            "(context.call_activity) or with context.call_http."
+        )
+
     def durable_client_input(
         self,
         client_name: str,
@@ -322,6 +333,14 @@ class _Wiring:
 def _join(wiring: _Wiring, blueprint: _DurableDecorators) -> None:
     wiring.registry.merge(blueprint._registry)
     blueprint._engine_ref[:] = [wiring.engine]
+
+
+def registry_of(app: Any) -> Registry | None:
+    """The registry the engine of `app` runs (a DFApp's, or a plain app's with blueprints)."""
+    if isinstance(app, DFApp):
+        return app._registry
+    wiring = vars(app).get(_WIRING) if hasattr(app, "__dict__") else None
+    return wiring.registry if isinstance(wiring, _Wiring) else None
 
 
 def _plain_wiring(app: func.FunctionRegister) -> _Wiring:
