@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import APPS, HostLauncher, HostProcess, Storage, unique, wait_until
-from tests.integration.test_df_compat import call
+from tests.http_calls import call
 
 
 @pytest.fixture

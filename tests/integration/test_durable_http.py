@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +17,7 @@ from orchestration.core.durable_http import DurableHttpRequest
 from orchestration.functions import http_activity
 from orchestration.host.azurite import free_port
 from tests.conftest import APPS, HostLauncher, HostProcess, Storage, unique, wait_until
+from tests.http_calls import call
 
 
 @dataclass
@@ -121,18 +120,6 @@ def target() -> Iterator[Target]:
 def host(azurite: Storage, start_host: HostLauncher) -> Iterator[HostProcess]:
     hub = "Http" + unique("h").replace("-", "")[:20]
     yield start_host(APPS / "durable_http_app", env={"DURABLE_TEST_HUB": hub})
-
-
-def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
 
 
 def run(host: HostProcess, orchestrator: str, payload: Any) -> dict[str, Any]:

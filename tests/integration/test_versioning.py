@@ -15,8 +15,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +22,11 @@ import pytest
 
 from orchestration.storage.hub import InstanceState, TaskHub
 from tests.conftest import APPS, ROOT, HostLauncher, HostProcess, Storage, unique, wait_until
+from tests.http_calls import call
 
 V1 = APPS / "versioning_app"
 V2 = APPS / "versioning_app_v2"
 V1_FAIL = APPS / "versioning_app_fail"
-
-
-def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
 
 
 @pytest.fixture
