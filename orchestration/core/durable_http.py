@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from orchestration.core.errors import TaskFailedError
 from orchestration.core.history import FailureDetails
-from orchestration.core.tasks import CompoundTask, TaskBase, TaskState, TimerTask
+from orchestration.core.tasks import ChainTask, TaskBase, TaskState, TimerTask
 
 # DF's reserved name: it holds ':', which no registered function name may, so it never clashes.
 HTTP_ACTIVITY = "BuiltIn::HttpActivity"
@@ -303,7 +303,7 @@ def poll_delay(response: DurableHttpResponse, now: datetime, default: timedelta)
     return max(when - now, timedelta(0))
 
 
-class DurableHttpTask(CompoundTask):
+class DurableHttpTask(ChainTask):
     """`call_http`'s task: the HTTP activity, then, while the answer is a 202 with a
     `Location`, a durable timer and a GET of that location; succeeds with the last answer.
 
@@ -345,12 +345,6 @@ class DurableHttpTask(CompoundTask):
     def _send(self, request: DurableHttpRequest) -> None:
         self._current = request
         self._watch(self._schedule(encode_request(request)))
-
-    def _watch(self, child: TaskBase) -> None:
-        self.children.append(child)
-        child._add_parent(self)
-        if child.is_completed:
-            self._on_child_done(child)
 
     def _on_child_done(self, child: TaskBase) -> None:
         if isinstance(child, TimerTask):

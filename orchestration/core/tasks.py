@@ -187,7 +187,19 @@ class WhenAnyTask(CompoundTask):
         self._succeed(child)
 
 
-class RetryableTask(CompoundTask):
+class ChainTask(CompoundTask):
+    """A task made of children started one after another, each once the last is done."""
+
+    __slots__ = ()
+
+    def _watch(self, child: TaskBase) -> None:
+        self.children.append(child)
+        child._add_parent(self)
+        if child.is_completed:
+            self._on_child_done(child)
+
+
+class RetryableTask(ChainTask):
     """An activity or sub-orchestration retried on failure after durable-timer waits."""
 
     __slots__ = (
@@ -218,12 +230,6 @@ class RetryableTask(CompoundTask):
     def _start_attempt(self) -> None:
         self._attempts += 1
         self._watch(self._create_attempt())
-
-    def _watch(self, child: TaskBase) -> None:
-        self.children.append(child)
-        child._add_parent(self)
-        if child.is_completed:
-            self._on_child_done(child)
 
     def _on_child_done(self, child: TaskBase) -> None:
         if isinstance(child, TimerTask):
