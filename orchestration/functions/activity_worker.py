@@ -13,6 +13,7 @@ from typing import Any
 from orchestration.core import serialization
 from orchestration.core.function_refs import input_type
 from orchestration.core.history import FailureDetails, HistoryEvent, TaskCompleted, TaskFailed
+from orchestration.functions.activity_bindings import ActivityBindings, binding_data
 from orchestration.functions.bounded import run_bounded
 from orchestration.functions.http_activity import BUILT_IN
 from orchestration.functions.registry import Registry
@@ -45,8 +46,10 @@ class ActivityWorker:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         apply_result: Callable[[ControlMessage], Awaitable[None]] | None = None,
+        bindings: ActivityBindings | None = None,
     ) -> None:
         self.hub = hub
+        self.bindings = bindings or ActivityBindings()
         # Apply a result in this process (commit it) instead of a control-queue hop; the
         # work item is deleted only after, so a crash in between runs the activity again.
         self.apply_result = apply_result
@@ -79,9 +82,17 @@ class ActivityWorker:
                 )
             name = definition.input_name
             expected = input_type(definition.function, name)
-            argument = serialization.decode(await self.hub.resolve(message.input), expected)
+            text = await self.hub.resolve(message.input)
+            argument = serialization.decode(text, expected)
             kwargs: dict[str, Any] = {name: argument} if name else {}
             args: tuple[Any, ...] = () if kwargs else (argument,)
+            prepared = None
+            if definition.bindings:
+                data = binding_data(name, serialization.loads(text), message.instance_id)
+                prepared = await self.bindings.prepare(
+                    definition.function, definition.bindings, data
+                )
+                kwargs.update(prepared.arguments)
             if definition.is_async:
                 task = asyncio.current_task()
                 if task is not None:
@@ -93,6 +104,8 @@ class ActivityWorker:
                         self.running_async.pop(task, None)
             else:
                 value = await asyncio.to_thread(definition.function, *args, **kwargs)
+            if prepared is not None:
+                await prepared.deliver()
             event = TaskCompleted(-1, self.clock(), message.task_id, serialization.dumps(value))
         except Exception as error:
             event = TaskFailed(-1, self.clock(), message.task_id, _failure(error))
@@ -109,6 +122,10 @@ class ActivityWorker:
             },
         )
         return event
+
+    async def aclose(self) -> None:
+        """Close the connections the activities' bindings opened."""
+        await self.bindings.aclose()
 
     async def handle(self, message: ActivityMessage) -> None:
         await self.report(message, await self.execute(message))

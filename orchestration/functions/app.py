@@ -26,6 +26,7 @@ from typing import Any, cast
 import azure.functions as func
 from azure.functions.decorators.function_app import (
     DecoratorApi,
+    Function,
     FunctionBuilder,
     SettingsApi,
     TriggerApi,
@@ -33,6 +34,7 @@ from azure.functions.decorators.function_app import (
 
 from orchestration.core.function_refs import INPUT_TYPE
 from orchestration.functions import http_api, triggers
+from orchestration.functions.activity_bindings import ActivityBindings, declared_bindings
 from orchestration.functions.builders import (
     CLIENT_SPEC,
     KINDS,
@@ -95,6 +97,14 @@ def _drop_spare_starter(app: func.FunctionRegister) -> None:
         app._function_builders = [b for b in builders if _name(b) != _STARTER]
 
 
+def _check_activity_bindings(engine: Engine) -> None:
+    """Activities' bindings must name app settings that exist: refused when the app is
+    indexed (start-up), as the Functions host refuses a Function's, not when one runs."""
+    bindings = ActivityBindings(engine.settings.queue_message_encoding)
+    for activity in engine.registry.activities.values():
+        bindings.check(activity.name, activity.bindings)
+
+
 def _register_engine_functions(app: func.FunctionApp, engine: Engine) -> None:
     """Add the engine's functions to `app` (or any app with FunctionApp's decorators)."""
     names = engine.settings.names
@@ -146,19 +156,20 @@ class _DurableDecorators(DecoratorApi):
 
         return decorator
 
-    def _take(self, function: Any, kind: str) -> tuple[Any, str | None]:
-        """The user's function under a durable trigger, and the name a decorator below it
-        gave (`@app.function_name`)."""
+    def _take(self, function: Any, kind: str) -> tuple[Any, str | None, Function | None]:
+        """The user's function under a durable trigger, the name a decorator below it gave
+        (`@app.function_name`), and the Function holding the bindings decorators below it
+        declared (an activity's storage bindings)."""
         if isinstance(function, DurableFunctionBuilder):
             raise TypeError(
                 f"{function.registered_name!r} is already an {KINDS[function.kind]} function; "
                 f"a function takes one durable trigger."
             )
         if not isinstance(function, FunctionBuilder):
-            return function, None
+            return function, None, None
         self._function_builders[:] = [b for b in self._function_builders if b is not function]
         inner = function._function
-        if inner.get_trigger() is not None or inner.get_bindings():
+        if inner.get_trigger() is not None or (inner.get_bindings() and kind != "activity"):
             raise TypeError(
                 f"{inner.get_function_name()!r} is an {KINDS[kind]} function: the engine runs "
                 f"it, so it takes no trigger or binding of its own. Put @app.route (or "
@@ -166,7 +177,8 @@ class _DurableDecorators(DecoratorApi):
                 f"@app.durable_client_input."
             )
         named = inner.get_setting("function_name")
-        return inner.get_user_function(), (inner.get_function_name() if named else None)
+        user_function = inner.get_user_function()
+        return user_function, (inner.get_function_name() if named else None), inner
 
     def _builder(self, target: Any, kind: str, name: str) -> Any:
         if not hasattr(target, "__name__"):  # an Entity object, say: nothing to build
@@ -185,7 +197,7 @@ class _DurableDecorators(DecoratorApi):
         names none (`get_input(expected_type=...)` wins), as in azure-functions-durable."""
 
         def decorator(function: Any) -> Any:
-            target, named = self._take(function, "orchestration")
+            target, named, _ = self._take(function, "orchestration")
             name = orchestration or named or target.__name__
             self._registry.add_orchestrator(name, target)
             mark(target, orchestrator_function=target)
@@ -201,10 +213,11 @@ class _DurableDecorators(DecoratorApi):
         """Register an activity function; its `input_name` parameter receives the input."""
 
         def decorator(function: Any) -> Any:
-            target, named = self._take(function, "activity")
+            target, named, declared = self._take(function, "activity")
             name = activity or named or target.__name__
             _check_parameter(target, input_name, name)
-            self._registry.add_activity(name, target, input_name)
+            bindings = declared_bindings(declared, name, target, input_name) if declared else ()
+            self._registry.add_activity(name, target, input_name, bindings)
             return self._builder(target, "activity", name)
 
         return decorator
@@ -216,7 +229,7 @@ class _DurableDecorators(DecoratorApi):
         `DurableEntityContext` for each operation, as in azure-functions-durable."""
 
         def decorator(function: Any) -> Any:
-            target, named = self._take(function, "entity")
+            target, named, _ = self._take(function, "entity")
             name = (
                 entity_name or named or getattr(target, "__name__", None) or type(target).__name__
             )
@@ -362,6 +375,7 @@ def _plain_wiring(app: func.FunctionRegister) -> _Wiring:
 
     def get_functions() -> Any:
         _drop_spare_starter(app)
+        _check_activity_bindings(engine)
         return index()
 
     # The Python worker (and our host) index through these two names.
@@ -403,4 +417,5 @@ class DFApp(_DurableDecorators, func.FunctionApp):
     def get_functions(self) -> Any:
         """Index the app; the default HTTP starter steps aside for an app's own starter."""
         _drop_spare_starter(self)
+        _check_activity_bindings(self.engine)
         return super().get_functions()

@@ -20,6 +20,7 @@ from azure.functions.decorators.core import SCRIPT_FILE_NAME
 from azure.functions.decorators.function_app import Function, FunctionBuilder
 
 from orchestration.core.function_refs import REGISTERED_NAME
+from orchestration.functions.activity_bindings import declared_bindings
 from orchestration.functions.settings import _resolve
 
 if TYPE_CHECKING:
@@ -59,12 +60,21 @@ class DurableFunctionBuilder(FunctionBuilder):
 
     def restack(self, wrap: Callable[[FunctionBuilder], Any]) -> DurableFunctionBuilder:
         """Apply a decorator stacked above the durable trigger: `@app.function_name` renames
-        the function (as in DF); a trigger or binding cannot apply to it."""
+        the function (as in DF); an activity takes storage bindings; no trigger applies."""
         function = self._function
         trigger, bindings = function.get_trigger(), len(function.get_bindings())
         wrap(self)
         kind = KINDS[self.kind]
-        if function.get_trigger() is not trigger or len(function.get_bindings()) != bindings:
+        added = len(function.get_bindings()) != bindings
+        if added and self.kind == "activity" and function.get_trigger() is trigger:
+            activity = self._registry.activities[self.registered_name]
+            declared = declared_bindings(
+                function, self.registered_name, activity.function, activity.input_name
+            )
+            self._registry.add_activity(
+                activity.name, activity.function, activity.input_name, declared
+            )
+        elif function.get_trigger() is not trigger or added:
             raise TypeError(
                 f"{self.registered_name!r} is an {kind} function: the engine runs it, so it "
                 f"takes no trigger or binding of its own. Put @app.route (or another trigger) "

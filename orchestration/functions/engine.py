@@ -96,6 +96,7 @@ class Engine:
             runtime.watch.stop()
             runtime.orchestrators.close()
         if runtime is not None and runtime.loop is asyncio.get_running_loop():
+            await runtime.activities.aclose()
             await runtime.hub.close()
 
     async def client(

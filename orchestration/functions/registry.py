@@ -5,10 +5,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestration.core.entities import entity_function_of
 from orchestration.storage.names import validate_function_name
+
+if TYPE_CHECKING:
+    from orchestration.bindings.apply import Binding
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +20,8 @@ class ActivityDefinition:
     function: Callable[..., Any]
     input_name: str | None
     is_async: bool
+    # Storage bindings declared on the activity, applied around each run (activity_bindings).
+    bindings: tuple[Binding, ...] = ()
 
 
 class DuplicateFunctionError(ValueError):
@@ -43,14 +48,18 @@ class Registry:
         self.orchestrators[name] = function
 
     def add_activity(
-        self, name: str, function: Callable[..., Any], input_name: str | None = None
+        self,
+        name: str,
+        function: Callable[..., Any],
+        input_name: str | None = None,
+        bindings: tuple[Binding, ...] = (),
     ) -> None:
         validate_function_name(name, "Activity name")
         existing = self.activities.get(name)
         if existing is not None and existing.function is not function:
             raise DuplicateFunctionError(f"Activity {name!r} is registered twice.")
         self.activities[name] = ActivityDefinition(
-            name, function, input_name, inspect.iscoroutinefunction(function)
+            name, function, input_name, inspect.iscoroutinefunction(function), bindings
         )
 
     def add_entity(self, name: str, function: Callable[..., Any]) -> None:
@@ -73,7 +82,7 @@ class Registry:
         for name, function in other.orchestrators.items():
             self.add_orchestrator(name, function)
         for name, activity in other.activities.items():
-            self.add_activity(name, activity.function, activity.input_name)
+            self.add_activity(name, activity.function, activity.input_name, activity.bindings)
 
     def rename(self, kind: str, old: str, new: str) -> None:
         """Register under `new` what `kind` ("orchestration", "activity" or "entity") `old`
@@ -83,7 +92,7 @@ class Registry:
             self.add_orchestrator(new, function)
         elif kind == "activity":
             activity = self.activities.pop(old)
-            self.add_activity(new, activity.function, activity.input_name)
+            self.add_activity(new, activity.function, activity.input_name, activity.bindings)
         else:
             self.add_entity(new, self.entities.pop(old.lower()))
 

@@ -59,6 +59,8 @@ class EngineSettings:
     local_activity_max_batch: int = 8
     direct_results: bool = True
     max_dequeue_count: int = 5
+    # host.json extensions.queues.messageEncoding: what activities' queue outputs write.
+    queue_message_encoding: str = "base64"
     # host.json functionTimeout: no orchestrator step may run longer (5 minutes when unset).
     step_limit: timedelta = timedelta(minutes=5)
     # defaultVersion, versionMatchStrategy, versionFailureStrategy (DF's names).
@@ -90,6 +92,7 @@ class EngineSettings:
         durable = extensions.get("durableTask") or {}
         http = extensions.get("http") or {}
         storage = durable.get("storageProvider") or {}
+        queues = extensions.get("queues") or {}
         return cls(
             hub_name=_resolve(str(durable.get("hubName", DEFAULT_HUB))),
             connection_name=str(storage.get("connectionStringName", "AzureWebJobsStorage")),
@@ -102,11 +105,21 @@ class EngineSettings:
             local_activities=bool(durable.get("localActivities", True)),
             local_activity_max_batch=int(durable.get("localActivityMaxBatch", 8)),
             direct_results=bool(durable.get("directResults", True)),
-            max_dequeue_count=int((extensions.get("queues") or {}).get("maxDequeueCount", 5)),
+            max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
+            queue_message_encoding=_message_encoding(queues.get("messageEncoding")),
             step_limit=_step_limit(config.get("functionTimeout")),
             versioning=versioning_policy(durable),
             version_reject_delay=_timespan(durable.get("versionRejectDelay"), timedelta(seconds=5)),
         )
+
+
+def _message_encoding(value: Any) -> str:
+    encoding = str(value if value is not None else "base64").lower()
+    if encoding not in ("base64", "none"):
+        raise ValueError(
+            f"host.json extensions.queues.messageEncoding must be 'base64' or 'none', not {value!r}"
+        )
+    return encoding
 
 
 def _step_limit(function_timeout: Any) -> timedelta:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestration.functions.activity_bindings import ActivityBindings
 from orchestration.functions.activity_worker import ActivityWorker
 from orchestration.functions.delivery import Delivery
 from orchestration.functions.orchestrator import OrchestratorWorker, WorkerOptions
@@ -39,7 +40,10 @@ def build_workers(
     options = WorkerOptions.from_settings(settings)
     orchestrators = OrchestratorWorker(hub, registry, options, mailbox=mailbox)
     activities = ActivityWorker(
-        hub, registry, apply_result=orchestrators.handle if settings.direct_results else None
+        hub,
+        registry,
+        apply_result=orchestrators.handle if settings.direct_results else None,
+        bindings=ActivityBindings(settings.queue_message_encoding),
     )
     if settings.local_activities:
         orchestrators.local_runner = activities.execute
