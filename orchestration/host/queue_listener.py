@@ -9,19 +9,18 @@ the queue is empty, deletes a message after success, makes it visible again afte
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import json
 import logging
 import os
 import random
 import re
 from typing import Any
 
-import azure.functions as func
 from azure.functions.queue import QueueMessage
 
+from orchestration.bindings.values import decode_queue_message as decode_message
+from orchestration.bindings.values import encode_queue_message as encode_message
+from orchestration.bindings.values import queue_bodies as _to_bodies
 from orchestration.host.app_loader import BindingSpec, FunctionSpec
 from orchestration.host.bindings import (
     BindingConfigError,
@@ -52,24 +51,6 @@ def run_lease_seconds() -> int:
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 
 
-def encode_message(body: bytes | str, encoding: str) -> str:
-    """Queue message content for a body, under host.json messageEncoding."""
-    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-    if encoding == "base64":
-        return base64.b64encode(raw).decode("ascii")
-    return raw.decode("utf-8")
-
-
-def decode_message(content: str, encoding: str) -> bytes:
-    """The body of stored queue content; ValueError when it is not valid base64."""
-    if encoding == "base64":
-        try:
-            return base64.b64decode(content.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError) as err:
-            raise ValueError(f"message is not valid base64: {err}") from err
-    return content.encode("utf-8")
-
-
 def queue_name_of(binding: BindingSpec, host: HostContext) -> str:
     """The binding's queue name with %Setting% references resolved, checked as Azure does."""
     raw = binding.get("queueName")
@@ -81,21 +62,6 @@ def queue_name_of(binding: BindingSpec, host: HostContext) -> str:
             f"invalid queue name {name!r}: 3-63 lowercase letters, digits and single hyphens"
         )
     return name
-
-
-def _to_bodies(value: Any) -> list[bytes | str]:
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
-    bodies: list[bytes | str] = []
-    for item in items:
-        if isinstance(item, (str, bytes, bytearray)):
-            bodies.append(item if isinstance(item, str) else bytes(item))
-        elif isinstance(item, func.QueueMessage):
-            bodies.append(item.get_body())
-        elif isinstance(item, (dict, int, float, bool)):
-            bodies.append(json.dumps(item))
-        else:
-            raise TypeError(f"cannot write {type(item).__name__} to a queue output binding")
-    return bodies
 
 
 class QueueOutputHandler(BindingHandler):
