@@ -22,11 +22,14 @@ from orchestration.bindings.expressions import (
     split_blob_path,
 )
 from orchestration.bindings.store import (
+    BindingConnectionError,
+    BindingStore,
     BindingStores,
     BindingTargetError,
     check_container,
     check_queue,
     check_table,
+    normalize_connection_string,
     odata_quote,
 )
 
@@ -88,16 +91,24 @@ class BindingScope:
         except BindingExpressionError as err:
             raise BindingError(f"binding '{binding.name}': {err}") from err
 
+    def store(self, binding: Binding) -> BindingStore:
+        """The store of the binding's storage account."""
+        try:
+            return self.stores.get(self.connection(binding.get("connection")))
+        except BindingConnectionError as err:
+            raise BindingError(f"binding '{binding.name}': {err}") from err
+
 
 def is_storage_binding(binding_type: str) -> bool:
     return binding_type.lower() in DIRECTIONS
 
 
 def check(binding: Binding, setting: Callable[[str], str], connection: Callable[[str | None], str],
-          available: set[str] | None = None) -> None:  # fmt: skip
+          available: set[str] | None = None, *, targets: bool = False) -> None:  # fmt: skip
     """Refuse, at start-up, a binding that cannot work: unknown direction, missing properties,
     a connection setting that does not exist, an expression naming data that never exists
-    (`available`: the binding data the trigger provides, when it is known)."""
+    (`available`: the binding data the trigger provides, when it is known); with `targets`,
+    also a literal container, table or queue name that storage would refuse."""
     kind = binding.kind
     if binding.direction not in DIRECTIONS.get(kind, set()):
         raise BindingError(
@@ -108,7 +119,14 @@ def check(binding: Binding, setting: Callable[[str], str], connection: Callable[
     for key in required:
         if not binding.get(key):
             raise BindingError(f"binding '{binding.name}': the {kind} binding needs {key!r}")
-    connection(binding.get("connection"))
+    conn_str = connection(binding.get("connection"))
+    if conn_str:
+        try:
+            normalize_connection_string(conn_str)
+        except BindingConnectionError as err:
+            raise BindingError(f"binding '{binding.name}': {err}") from err
+    if targets:
+        _check_literal_target(binding, setting)
     for key in ("path", "tableName", "partitionKey", "rowKey", "filter", "queueName"):
         raw = binding.get(key)
         if not raw:
@@ -141,9 +159,26 @@ def check(binding: Binding, setting: Callable[[str], str], connection: Callable[
             ) from None
 
 
+def _check_literal_target(binding: Binding, setting: Callable[[str], str]) -> None:
+    """A container, table or queue name without expressions can be checked before any run."""
+    key = {"blob": "path", "table": "tableName", "queue": "queueName"}[binding.kind]
+    raw = setting(str(binding.get(key) or ""))
+    if "%" in raw:  # settings left for later (an activity's are resolved per run)
+        return
+    try:
+        if binding.kind == "blob":
+            container, _ = split_blob_path(raw)
+            if "{" not in container:
+                check_container(container)
+        elif "{" not in raw:
+            (check_table if binding.kind == "table" else check_queue)(raw)
+    except (BindingExpressionError, BindingTargetError) as err:
+        raise BindingError(f"binding '{binding.name}': {err}") from err
+
+
 async def read_input(binding: Binding, scope: BindingScope, annotation: Any) -> Any:
     """The value a function's parameter receives for an input binding."""
-    store = scope.stores.get(scope.connection(binding.get("connection")))
+    store = scope.store(binding)
     try:
         if binding.kind == "blob":
             container, name = _blob_target(binding, scope)
@@ -171,7 +206,7 @@ async def read_input(binding: Binding, scope: BindingScope, annotation: Any) -> 
 
 async def write_output(binding: Binding, value: Any, scope: BindingScope) -> None:
     """Deliver what a function set on an output binding (called only after it succeeded)."""
-    store = scope.stores.get(scope.connection(binding.get("connection")))
+    store = scope.store(binding)
     try:
         if binding.kind == "blob":
             container, name = _blob_target(binding, scope)

@@ -11,18 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import EntityProperty, UpdateMode
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
+from orchestration.azure.connection import split_connection_string
 from orchestration.bindings.values import BlobContent
 
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
@@ -34,6 +41,20 @@ MAX_BATCH = 100
 
 class BindingTargetError(ValueError):
     """A binding names a container, blob, table, key or queue that storage cannot hold."""
+
+
+class BindingConnectionError(ValueError):
+    """A binding's connection setting holds no usable connection string."""
+
+
+def normalize_connection_string(value: str) -> str:
+    """One spelling per account: `UseDevelopmentStorage=true` expanded to the emulator's
+    explicit string (the SDKs' parsers do not all take it), as the host's storage does."""
+    try:
+        parts = split_connection_string(value)
+    except ValueError as err:
+        raise BindingConnectionError(f"invalid storage connection string: {err}") from err
+    return ";".join(f"{k}={v}" for k, v in parts.items()) + ";"
 
 
 def check_container(name: str) -> str:
@@ -82,9 +103,15 @@ def odata_quote(value: str) -> str:
     return value.replace("'", "''")
 
 
+def quoted_etag(etag: str) -> str:
+    """An ETag in its HTTP form, `"0x..."` (a listing gives it bare, a write quoted)."""
+    return etag if etag.startswith(('"', "W/")) else f'"{etag}"'
+
+
 @dataclass(frozen=True)
 class BlobItem:
-    """A listed blob: what a blob trigger needs to tell new and changed blobs apart."""
+    """A listed blob: what a blob trigger needs to tell new and changed blobs apart (`etag`
+    in its quoted HTTP form, as writes and properties give it)."""
 
     name: str
     etag: str
@@ -109,13 +136,19 @@ class BindingStore:
 
     # blobs
 
-    async def read_blob(self, container: str, name: str) -> BlobContent | None:
-        """The blob with its properties, or None when it (or its container) does not exist."""
+    async def read_blob(
+        self, container: str, name: str, etag: str | None = None
+    ) -> BlobContent | None:
+        """The blob with its properties, or None when it (or its container) does not exist,
+        or, given `etag`, when it is no longer that version."""
         client = self._blobs.get_blob_client(check_container(container), check_blob_name(name))
+        condition: dict[str, Any] = {}
+        if etag is not None:
+            condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
         try:
-            stream = await client.download_blob()
+            stream = await client.download_blob(**condition)
             data = await stream.readall()
-        except ResourceNotFoundError:
+        except (ResourceNotFoundError, ResourceModifiedError):
             return None
         props = stream.properties
         settings = props.content_settings
@@ -160,7 +193,9 @@ class BindingStore:
         client = self._blobs.get_container_client(check_container(container))
         try:
             async for blob in client.list_blobs(name_starts_with=prefix or None):
-                yield BlobItem(blob.name, str(blob.etag), int(blob.size or 0), blob.last_modified)
+                yield BlobItem(
+                    blob.name, quoted_etag(str(blob.etag)), int(blob.size or 0), blob.last_modified
+                )
         except ResourceNotFoundError:
             return
 
@@ -196,8 +231,13 @@ class BindingStore:
             clauses.append(f"({odata_filter})")
         query = " and ".join(clauses)
         found: list[dict[str, Any]] = []
+        per_page = min(take, 1000) if take is not None else None
         try:
-            pages = client.query_entities(query) if query else client.list_entities()
+            pages = (
+                client.query_entities(query, results_per_page=per_page)
+                if query
+                else client.list_entities(results_per_page=per_page)
+            )
             async for entity in pages:
                 found.append(_entity_dict(entity))
                 if take is not None and len(found) >= take:
@@ -248,8 +288,17 @@ class BindingStore:
             await client.send_message(content)
 
 
+def _plain(value: Any) -> Any:
+    # What a JSON document can hold: Int64 and untyped-by-Python values arrive wrapped.
+    if isinstance(value, EntityProperty):
+        value = value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
 def _entity_dict(entity: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(entity)
+    out = {key: _plain(value) for key, value in entity.items()}
     metadata = getattr(entity, "metadata", None) or {}
     timestamp = metadata.get("timestamp")
     if timestamp is not None:
@@ -258,17 +307,23 @@ def _entity_dict(entity: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class BindingStores:
-    """One BindingStore per connection string, created on first use, closed together."""
+    """One BindingStore per storage account, created on first use, closed together."""
 
     def __init__(self) -> None:
         self._stores: dict[str, BindingStore] = {}
 
     def get(self, connection_string: str) -> BindingStore:
+        """The store of this connection string (however it spells the account);
+        BindingConnectionError when the string is malformed."""
         store = self._stores.get(connection_string)
         if store is None:
-            store = self._stores[connection_string] = BindingStore(connection_string)
+            key = normalize_connection_string(connection_string)
+            store = self._stores.get(key)
+            if store is None:
+                store = self._stores[key] = BindingStore(key)
+            self._stores[connection_string] = store
         return store
 
     async def close(self) -> None:
-        stores, self._stores = list(self._stores.values()), {}
-        await asyncio.gather(*(store.close() for store in stores))
+        stores, self._stores = {id(s): s for s in self._stores.values()}, {}
+        await asyncio.gather(*(store.close() for store in stores.values()))
