@@ -1,4 +1,5 @@
-"""A local Azure Functions host for Python v2 apps (HTTP, queue and timer triggers).
+"""A local Azure Functions host for Python v2 apps (HTTP, queue, timer and blob triggers; queue,
+blob and table bindings).
 
 Run it with `python -m orchestration host`, or programmatically:
 

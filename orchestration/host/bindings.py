@@ -1,8 +1,9 @@
 """The binding registry: binding type -> handler, for triggers and for input/output bindings.
 
-The host's own triggers (httpTrigger, queueTrigger, timerTrigger) and bindings (http, queue)
-are registered here like any extension's, so an extension (for example a durable engine's
-`orchestrationTrigger` or `durableClient`) plugs in without changes to the host's core.
+The host's own triggers (httpTrigger, queueTrigger, timerTrigger, blobTrigger) and bindings
+(http, queue, blob, table) are registered here like any extension's, so an extension (for
+example a durable engine's `orchestrationTrigger` or `durableClient`) plugs in without
+changes to the host's core.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import azure.functions as func
 from azure.functions import _abc
 
+from orchestration.bindings.expressions import SystemValues
+from orchestration.bindings.store import BindingStores
 from orchestration.host.app_loader import BindingSpec, FunctionSpec
 from orchestration.host.settings import HostConfigError, HostJson, resolve
 from orchestration.host.storage import StorageAccount, StorageAccounts
@@ -46,25 +49,27 @@ class Listener(Protocol):
         """Stop taking new work and let in-flight invocations finish (at most `grace` s)."""
 
 
-class QueueNotifier:
-    """In-process wake-up: a queue output tells this process's listeners of that queue to poll.
+class Notifier:
+    """In-process wake-up: an output binding tells this process's listeners of that queue (or
+    blob container) to poll.
 
-    The Functions host does the same (its shared queue watcher), so a message written by one
-    function is picked up at once instead of after the listener's backoff.
+    The Functions host does the same (its shared queue watcher, its blob-written watcher), so
+    a message or blob written by one function is picked up at once instead of after the
+    listener's backoff.
     """
 
     def __init__(self) -> None:
         self._events: dict[str, set[asyncio.Event]] = {}
 
-    def subscribe(self, queue: str) -> asyncio.Event:
-        """An event set whenever something in this process enqueues to `queue`."""
+    def subscribe(self, key: str) -> asyncio.Event:
+        """An event set whenever something in this process writes to `key`."""
         event = asyncio.Event()
-        self._events.setdefault(queue, set()).add(event)
+        self._events.setdefault(key, set()).add(event)
         return event
 
-    def notify(self, queue: str) -> None:
-        """Wake the listeners of `queue`."""
-        for event in self._events.get(queue, ()):
+    def notify(self, key: str) -> None:
+        """Wake the listeners of `key`."""
+        for event in self._events.get(key, ()):
             event.set()
 
 
@@ -80,7 +85,11 @@ class HostContext:
     invoker: Invoker
     router: Router
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    queue_notifier: QueueNotifier = field(default_factory=QueueNotifier)
+    queue_notifier: Notifier = field(default_factory=Notifier)
+    blob_notifier: Notifier = field(default_factory=Notifier)
+    """Keyed by container name."""
+    binding_stores: BindingStores = field(default_factory=BindingStores)
+    """The SDK clients of blob and table bindings (and blob triggers), per connection."""
 
     def resolve(self, value: str) -> str:
         """Resolve `%Setting%` references in a binding property."""
@@ -109,12 +118,18 @@ class HostContext:
 
 @dataclass
 class Invocation:
-    """One run of a function, as binding handlers see it."""
+    """One run of a function, as binding handlers see it.
+
+    `trigger_metadata` is the binding data the trigger provides (what `{name}` expressions
+    resolve against); `system` the `{rand-guid}` and `{DateTime}` of this run, the same in
+    all of its bindings, as the WebJobs SDK keeps them.
+    """
 
     invocation_id: str
     function: FunctionSpec
     trigger_value: Any
     trigger_metadata: dict[str, Any] = field(default_factory=dict)
+    system: SystemValues = field(default_factory=SystemValues.now)
 
 
 class TriggerHandler:
@@ -126,6 +141,11 @@ class TriggerHandler:
     def create_listener(self, function: FunctionSpec, host: HostContext) -> Listener | None:
         """The listener that will invoke `function`; None when another part serves it."""
         raise NotImplementedError
+
+    def binding_data_names(self, function: FunctionSpec, host: HostContext) -> set[str] | None:
+        """The names the trigger's binding data always holds, so that bindings naming others
+        are refused at start; None when it depends on the payload (a JSON body)."""
+        return None
 
 
 class BindingHandler:

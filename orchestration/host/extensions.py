@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
 
 from orchestration.host.bindings import BindingRegistry
+from orchestration.host.blob_trigger import BlobTriggerHandler
 from orchestration.host.http_server import HttpOutputHandler, HttpTriggerHandler
 from orchestration.host.queue_listener import QueueOutputHandler, QueueTriggerHandler
+from orchestration.host.storage_bindings import BlobBindingHandler, TableBindingHandler
 from orchestration.host.timer_scheduler import TimerTriggerHandler
 
 ENTRY_POINT_GROUP = "orchestration.host_extensions"
@@ -32,8 +34,11 @@ def builtin_registry() -> BindingRegistry:
     registry.add_trigger("httpTrigger", HttpTriggerHandler())
     registry.add_trigger("queueTrigger", QueueTriggerHandler())
     registry.add_trigger("timerTrigger", TimerTriggerHandler())
+    registry.add_trigger("blobTrigger", BlobTriggerHandler())
     registry.add_binding("http", HttpOutputHandler())
     registry.add_binding("queue", QueueOutputHandler())
+    registry.add_binding("blob", BlobBindingHandler())
+    registry.add_binding("table", TableBindingHandler())
     return registry
 
 

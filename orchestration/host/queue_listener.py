@@ -18,10 +18,13 @@ from typing import Any
 
 from azure.functions.queue import QueueMessage
 
+from orchestration.bindings.apply import BindingError
+from orchestration.bindings.store import BindingTargetError, check_queue
 from orchestration.bindings.values import decode_queue_message as decode_message
 from orchestration.bindings.values import encode_queue_message as encode_message
 from orchestration.bindings.values import queue_bodies as _to_bodies
 from orchestration.host.app_loader import BindingSpec, FunctionSpec
+from orchestration.host.binding_data import queue_binding_data, uses_binding_data
 from orchestration.host.bindings import (
     BindingConfigError,
     BindingHandler,
@@ -32,6 +35,11 @@ from orchestration.host.bindings import (
 )
 from orchestration.host.settings import QueueOptions
 from orchestration.host.storage import RawQueueMessage, StorageAccount
+from orchestration.host.storage_bindings import (
+    binding_scope,
+    check_storage_binding,
+    to_binding,
+)
 
 log = logging.getLogger("orchestration.host.queue")
 
@@ -65,18 +73,22 @@ def queue_name_of(binding: BindingSpec, host: HostContext) -> str:
 
 
 class QueueOutputHandler(BindingHandler):
-    """`queue` output: messages set on func.Out are enqueued after the function succeeded."""
+    """`queue` output: messages set on func.Out are enqueued after the function succeeded;
+    `queueName` may hold binding expressions (`{name}`), resolved per invocation."""
 
     def validate(self, function: FunctionSpec, binding: BindingSpec, host: HostContext) -> None:
         if not binding.is_output or binding.is_input:
             raise BindingConfigError(f"binding '{binding.name}': queue bindings are output only")
-        queue_name_of(binding, host)
-        host.connection_string(binding.get("connection"))
+        check_storage_binding(function, binding, host)
 
     async def write_output(
         self, binding: BindingSpec, value: Any, invocation: Invocation, host: HostContext
     ) -> None:
-        queue = queue_name_of(binding, host)
+        scope = binding_scope(invocation, host)
+        try:
+            queue = check_queue(scope.text(to_binding(binding), "queueName") or "")
+        except BindingTargetError as err:
+            raise BindingError(f"binding '{binding.name}': {err}") from err
         account = host.storage_for(binding)
         encoding = host.host_json.queues.message_encoding
         for body in _to_bodies(value):
@@ -123,6 +135,7 @@ class QueueListener:
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._stopping = False
+        self._wants_properties = uses_binding_data(function)
 
     async def start(self) -> None:
         """Create the queue if needed and start polling."""
@@ -190,11 +203,21 @@ class QueueListener:
         succeeded = False
         try:
             try:
-                trigger_value = self._trigger_value(raw)
+                body = decode_message(raw.content, self.options.message_encoding)
+                trigger_value = self._trigger_value(raw, body)
             except ValueError as err:
                 log.error("Queue '%s' message %s: %s", self.queue, raw.id, err)
             else:
-                metadata = {"QueueTrigger": raw.content, "Id": raw.id}
+                metadata = queue_binding_data(
+                    raw.id,
+                    body,
+                    raw.dequeue_count,
+                    raw.inserted_on,
+                    raw.expires_on,
+                    raw.next_visible_on,
+                    raw.pop_receipt,
+                    properties=self._wants_properties,
+                )
                 result = await self.host.invoker.invoke(self.function, trigger_value, metadata)
                 succeeded = result.succeeded
         except asyncio.CancelledError:
@@ -241,8 +264,7 @@ class QueueListener:
                 log.warning("Renewing message %s on '%s' failed: %s", raw.id, self.queue, err)
                 return receipt
 
-    def _trigger_value(self, raw: RawQueueMessage) -> Any:
-        body = decode_message(raw.content, self.options.message_encoding)
+    def _trigger_value(self, raw: RawQueueMessage, body: bytes) -> Any:
         annotation = self.function.annotations.get(self.function.trigger.name)
         if annotation is str:
             return body.decode("utf-8")

@@ -255,6 +255,7 @@ class FunctionHost:
                 log.exception("the app's aclose() failed")
         if self.context is not None:
             await self.context.storage.close()
+            await self.context.binding_stores.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 

@@ -112,6 +112,29 @@ class QueueOptions:
         )
 
 
+@dataclass(frozen=True)
+class BlobOptions:
+    """host.json extensions.blobs (the blob extension 5.x), with its defaults."""
+
+    max_degree_of_parallelism: int = 8 * (os.cpu_count() or 1)
+    """Concurrent blob-triggered invocations in one host process."""
+    poison_blob_threshold: int = 5
+    """Attempts at a blob before its poison message is sent."""
+
+    @classmethod
+    def from_json(cls, section: Mapping[str, Any]) -> BlobOptions:
+        """Read the section; unknown keys are ignored as the host ignores them."""
+        lowered = {k.lower(): v for k, v in section.items()}
+        defaults = cls()
+        parallelism = int(lowered.get("maxdegreeofparallelism", defaults.max_degree_of_parallelism))
+        threshold = int(lowered.get("poisonblobthreshold", defaults.poison_blob_threshold))
+        if parallelism < 1:
+            raise HostConfigError("extensions.blobs.maxDegreeOfParallelism must be >= 1")
+        if threshold < 1:
+            raise HostConfigError("extensions.blobs.poisonBlobThreshold must be >= 1")
+        return cls(max_degree_of_parallelism=parallelism, poison_blob_threshold=threshold)
+
+
 def _function_timeout(value: Any) -> timedelta | None:
     # "-1" means unbounded on dedicated plans; absent means unbounded locally, as in Core Tools.
     if value is None or str(value).strip() == "-1":
@@ -140,6 +163,7 @@ class HostJson:
     raw: Mapping[str, Any] = field(default_factory=dict)
     route_prefix: str = "api"
     queues: QueueOptions = field(default_factory=QueueOptions)
+    blobs: BlobOptions = field(default_factory=BlobOptions)
     function_timeout: timedelta | None = None
 
     def log_level(self, category: str) -> int:
@@ -183,6 +207,7 @@ class HostJson:
             route_prefix=prefix,
             function_timeout=_function_timeout(raw.get("functionTimeout")),
             queues=QueueOptions.from_json(probe.extension_section("queues")),
+            blobs=BlobOptions.from_json(probe.extension_section("blobs")),
         )
 
 

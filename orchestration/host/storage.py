@@ -4,8 +4,8 @@ Queue operations, the listeners' hot path, go through the project's light transp
 (aiohttp with Shared Key signing: a fraction of the SDK's CPU per call, and the SDK's calls
 held the event loop long enough to delay the requests and timers behind them; the README
 holds the figures);
-blob operations (timer leases and status, rare) and queues reached by a SAS-only connection
-string use the SDK's aio clients.
+blob operations (timer leases and status, blob trigger receipts: rare) and queues reached by
+a SAS-only connection string use the SDK's aio clients.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from orchestration.azure import StorageAccount as LightAccount
 from orchestration.azure.connection import split_connection_string
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+HOSTS_CONTAINER = "azure-webjobs-hosts"  # the host's own blobs: locks, timer status, receipts
 
 
 class StorageConfigError(ValueError):
@@ -77,6 +78,15 @@ class RawQueueMessage:
     inserted_on: datetime | None
     expires_on: datetime | None
     next_visible_on: datetime | None
+
+
+@dataclass(frozen=True)
+class BlobState:
+    """What a marker blob (a lock, a receipt) says: its metadata (keys in lower case) and
+    whether its lease is held."""
+
+    metadata: dict[str, str]
+    leased: bool
 
 
 class StorageAccount:
@@ -239,6 +249,57 @@ class StorageAccount:
         lease = BlobLeaseClient(self._blobs.get_blob_client(container, blob), lease_id)
         with contextlib.suppress(HttpResponseError):
             await lease.release()
+
+    async def create_marker(self, container: str, blob: str, metadata: dict[str, str]) -> bool:
+        """Create an empty blob with metadata unless one exists (If-None-Match: *); False
+        when it existed already."""
+        await self._ensure_container(container)
+        client = self._blobs.get_blob_client(container, blob)
+        try:
+            await client.upload_blob(b"", overwrite=False, metadata=metadata)
+        except ResourceExistsError:
+            return False
+        except HttpResponseError as err:
+            if err.status_code in (409, 412):  # exists, and leased by someone
+                return False
+            raise
+        return True
+
+    async def marker_state(self, container: str, blob: str) -> BlobState | None:
+        """A blob's metadata and whether someone holds its lease; None when it is absent."""
+        client = self._blobs.get_blob_client(container, blob)
+        try:
+            props = await client.get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        metadata = {str(k).lower(): str(v) for k, v in (props.metadata or {}).items()}
+        return BlobState(metadata, str(props.lease.state).lower() == "leased")
+
+    async def try_lease(self, container: str, blob: str, seconds: int) -> str | None:
+        """Take the lease of an existing blob; None when someone holds it or it is gone."""
+        client = self._blobs.get_blob_client(container, blob)
+        try:
+            lease = await client.acquire_lease(lease_duration=seconds)
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as err:
+            if err.status_code == 409:
+                return None
+            raise
+        return str(lease.id)
+
+    async def set_marker_metadata(
+        self, container: str, blob: str, metadata: dict[str, str], lease_id: str
+    ) -> bool:
+        """Replace a leased blob's metadata; False when the lease was lost."""
+        client = self._blobs.get_blob_client(container, blob)
+        try:
+            await client.set_blob_metadata(metadata, lease=lease_id)
+        except HttpResponseError as err:
+            if err.status_code in (404, 409, 412):
+                return False
+            raise
+        return True
 
 
 class StorageAccounts:

@@ -23,11 +23,10 @@ from croniter import croniter  # type: ignore[import-untyped]
 from orchestration.host.app_loader import FunctionSpec
 from orchestration.host.bindings import BindingConfigError, HostContext, Listener, TriggerHandler
 from orchestration.host.settings import HostConfigError, parse_timespan
-from orchestration.host.storage import StorageAccount
+from orchestration.host.storage import HOSTS_CONTAINER, StorageAccount
 
 log = logging.getLogger("orchestration.host.timer")
 
-HOSTS_CONTAINER = "azure-webjobs-hosts"
 LEASE_SECONDS = 15
 RENEW_EVERY = 5.0
 ACQUIRE_RETRY = 3.0
@@ -129,6 +128,9 @@ class TimerTriggerHandler(TriggerHandler):
 
     def create_listener(self, function: FunctionSpec, host: HostContext) -> Listener:
         return TimerListener(function, self._schedule(function, host), host.storage_for(), host)
+
+    def binding_data_names(self, function: FunctionSpec, host: HostContext) -> set[str] | None:
+        return {"IsPastDue"}
 
 
 class TimerListener:

@@ -231,8 +231,8 @@ def test_unsupported_binding_stops_startup_naming_function_and_type(
     host = start_host(APPS / "bad_binding_app", wait=False)
     assert host.wait_exit() == 1
     log = host.log()
-    assert "function 'save_blob'" in log
-    assert "'blob'" in log and "not supported" in log
+    assert "function 'send_order'" in log
+    assert "binding 'message' of type 'serviceBus' is not supported" in log
 
 
 def test_admin_route_is_refused_at_startup(start_host: HostLauncher) -> None:

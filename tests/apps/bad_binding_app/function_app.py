@@ -1,4 +1,4 @@
-"""Test app: a blob output binding, which the local host does not support."""
+"""Test app: a Service Bus output binding, which the local host does not support."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import azure.functions as func
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
-@app.route(route="save")
-@app.blob_output(arg_name="blob", path="saved/item.txt", connection="AzureWebJobsStorage")
-def save_blob(req: func.HttpRequest, blob: func.Out[str]) -> func.HttpResponse:
-    blob.set("data")
-    return func.HttpResponse("saved")
+@app.route(route="send")
+@app.service_bus_queue_output(
+    arg_name="message", connection="ServiceBusConnection", queue_name="orders"
+)
+def send_order(req: func.HttpRequest, message: func.Out[str]) -> func.HttpResponse:
+    message.set("order")
+    return func.HttpResponse("sent")
