@@ -9,6 +9,8 @@ and binding expressions (see `expressions`).
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +99,16 @@ class BindingScope:
             return self.stores.get(self.connection(binding.get("connection")))
         except BindingConnectionError as err:
             raise BindingError(f"binding '{binding.name}': {err}") from err
+
+
+def parameter_type(annotation: Any) -> Any:
+    """A binding parameter's annotation with `Optional[T]` read as `T` (a missing blob or
+    entity is None whatever the annotation says)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return annotation
 
 
 def is_storage_binding(binding_type: str) -> bool:

@@ -30,6 +30,7 @@ from orchestration.bindings.apply import (
     BindingScope,
     check,
     is_storage_binding,
+    parameter_type,
     read_input,
     write_output,
 )
@@ -220,7 +221,7 @@ class ActivityBindings:
                 prepared.outputs.append((binding, out))
             else:
                 prepared.arguments[binding.name] = await read_input(
-                    binding, scope, annotations.get(binding.name)
+                    binding, scope, parameter_type(annotations.get(binding.name))
                 )
         return prepared
 

@@ -8,8 +8,6 @@ app settings and `connection` names against them as the host looks connection st
 
 from __future__ import annotations
 
-import types
-import typing
 from typing import Any
 
 from orchestration.bindings.apply import (
@@ -17,6 +15,7 @@ from orchestration.bindings.apply import (
     BindingError,
     BindingScope,
     check,
+    parameter_type,
     read_input,
     write_output,
 )
@@ -40,12 +39,7 @@ def to_binding(spec: BindingSpec) -> Binding:
 def parameter_annotation(function: FunctionSpec, name: str) -> Any:
     """A binding parameter's annotation, `Optional[T]` read as `T` (a missing blob or entity
     is None whatever the annotation says)."""
-    annotation = function.annotations.get(name)
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        members = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(members) == 1:
-            return members[0]
-    return annotation
+    return parameter_type(function.annotations.get(name))
 
 
 def binding_scope(invocation: Invocation, host: HostContext) -> BindingScope:
