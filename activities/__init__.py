@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from activities import approvals, documents, flaky, greetings, jobs, monitoring, orders, travel
+from activities import (
+    approvals,
+    documents,
+    flaky,
+    greetings,
+    jobs,
+    monitoring,
+    orders,
+    travel,
+    uploads,
+)
 
 BLUEPRINTS = (
     greetings.bp,
@@ -13,6 +23,7 @@ BLUEPRINTS = (
     flaky.bp,
     travel.bp,
     orders.bp,
+    uploads.bp,
 )
 
 __all__ = ["BLUEPRINTS"]

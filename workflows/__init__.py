@@ -12,6 +12,7 @@ from workflows import (
     retry,
     saga,
     sub_orchestrations,
+    uploads,
 )
 
 BLUEPRINTS = (
@@ -24,6 +25,7 @@ BLUEPRINTS = (
     retry.bp,
     saga.bp,
     order.bp,
+    uploads.bp,
 )
 
 __all__ = ["BLUEPRINTS"]

@@ -3,6 +3,7 @@ against the session Azurite (one host process and one fresh task hub for the mod
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -16,6 +17,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
 
 from tests.conftest import APPS, TEST_FUNCTION_KEY, HostProcess, Storage, launch_host, unique
 
@@ -414,3 +418,94 @@ def test_the_job_starter_refuses_bad_bodies_with_a_json_400(workflows: Workflows
     assert (
         http("POST", workflows.url("/api/jobs"), raw=b'{"steps": 2, "x": "\\ud800"}').status == 400
     )
+
+
+# -- upload → report: blob trigger, activities with blob and table bindings --------------
+UPLOAD_TEXT = "one two three\nfour\n\nfive six\n\n\n  seven eight nine ten  \n"
+
+
+def wait_report(workflows: Workflows, name: str, words: int) -> dict[str, Any]:
+    """GET /api/reports/{name} until it answers 200 with `words` words (404 meanwhile)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        reply = http("GET", workflows.url(f"/api/reports/{name}"))
+        if reply.status == 200 and reply.json()["summary"]["Words"] == words:
+            return dict(reply.json())
+        assert reply.status in (200, 404), (reply.status, reply.body)
+        if time.monotonic() > deadline:
+            pytest.fail(f"no report of {words} words for {name}: {reply.status} {reply.body!r}")
+        time.sleep(0.2)
+
+
+def upload_instances(workflows: Workflows, name: str) -> list[dict[str, Any]]:
+    """The summarize_upload instances started for the upload `name`."""
+    reply = http("GET", workflows.url("/api/durabletask/instances?top=1000"))
+    assert reply.status == 200, reply.body
+    return [
+        i
+        for i in reply.json()
+        if i["name"] == "summarize_upload" and (i["input"] or {}).get("name") == name
+    ]
+
+
+def test_an_upload_becomes_a_report_blob_and_a_summary_row(
+    workflows: Workflows, azurite: Storage
+) -> None:
+    name = unique("notes") + ".txt"
+    assert http("GET", workflows.url(f"/api/reports/{name}")).status == 404
+    reply = http("PUT", workflows.url(f"/api/uploads/{name}"), raw=UPLOAD_TEXT.encode())
+    assert reply.status == 202, reply.body
+    assert reply.json() == {"upload": f"uploads/{name}", "report": f"/api/reports/{name}"}
+
+    answer = wait_report(workflows, name, 10)
+    summary, report = answer["summary"], answer["report"]
+    assert (summary["Name"], summary["Paragraphs"], summary["Bytes"]) == (name, 3, len(UPLOAD_TEXT))
+    assert summary["PartitionKey"] == "uploads" and summary["RowKey"] == name
+    assert report["per_paragraph"] == [4, 2, 4]
+    assert summary["InstanceId"] == report["instance_id"]
+
+    # The activities' outputs are real storage, as another program reads it.
+    blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+    stored = blobs.get_blob_client("reports", f"{name}.json").download_blob().readall()
+    assert json.loads(stored) == report
+    table = TableServiceClient.from_connection_string(azurite.connection_string)
+    row = table.get_table_client("UploadReports").get_entity("uploads", name)
+    assert row["Words"] == 10
+
+    status = workflows.status(report["instance_id"], "?showHistory=true")
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"]["report_blob"] == f"reports/{name}.json"
+    names = scheduled(history(status))
+    assert names == ["split_upload", "count_words", "count_words", "count_words",
+                     "write_upload_report"]  # fmt: skip
+    assert len(upload_instances(workflows, name)) == 1
+
+
+def test_a_blob_written_by_another_program_starts_one_run_per_version(
+    workflows: Workflows, azurite: Storage
+) -> None:
+    name = unique("direct") + ".md"
+    blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+    with contextlib.suppress(ResourceExistsError):
+        blobs.create_container("uploads")
+    blob = blobs.get_blob_client("uploads", name)
+    blob.upload_blob(b"alpha beta\n\ngamma")
+    wait_report(workflows, name, 3)
+    time.sleep(2.0)  # several scans: the same version never starts a second run
+    assert len(upload_instances(workflows, name)) == 1
+
+    blob.upload_blob(b"alpha beta gamma delta", overwrite=True)
+    answer = wait_report(workflows, name, 4)
+    assert answer["summary"]["Paragraphs"] == 1
+    assert len(upload_instances(workflows, name)) == 2
+
+
+def test_uploads_refuse_bad_names_empty_large_and_binary_bodies(workflows: Workflows) -> None:
+    def put(name: str, body: bytes) -> Reply:
+        return http("PUT", workflows.url(f"/api/uploads/{name}"), raw=body)
+
+    assert put("..bad", b"text").status == 400
+    assert put("ok.txt", b"").status == 400
+    assert put("ok.txt", b"\xff\xfe\x00").status == 400
+    assert put("ok.txt", b"a " * (128 * 1024 + 1)).status == 413
+    assert http("PUT", workflows.url("/api/uploads/x.txt"), headers={}, raw=b"x").status == 401
