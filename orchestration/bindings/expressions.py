@@ -23,11 +23,15 @@ class BindingExpressionError(ValueError):
 
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_PARAMETER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
+# As the host's parser: an identifier, then `.member` parts that may hold `-` (`{a.x-header}`);
+# the first part may not (only the built-in `rand-guid` has one).
+_PARAMETER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
+_BUILTINS = ("rand-guid", "sys.randguid", "sys.utcnow", "datetime")
 # .NET custom date and time format specifiers, longest first so "yyyy" wins over "yy".
 _DATE_PARTS: list[tuple[str, Callable[[datetime], str]]] = [
     ("yyyy", lambda t: f"{t.year:04d}"),
     ("yy", lambda t: f"{t.year % 100:02d}"),
+    ("y", lambda t: str(t.year % 100)),
     ("MMMM", lambda t: t.strftime("%B")),
     ("MMM", lambda t: t.strftime("%b")),
     ("MM", lambda t: f"{t.month:02d}"),
@@ -53,10 +57,34 @@ _DATE_PARTS: list[tuple[str, Callable[[datetime], str]]] = [
     ("K", lambda t: "Z"),
 ]
 DEFAULT_DATETIME_FORMAT = "yyyy-MM-ddTHH-mm-ssK"  # the host's: no colons, safe in blob names
+# .NET standard formats (one character), as the invariant culture spells them.
+_STANDARD_FORMATS = {
+    "d": "MM/dd/yyyy",
+    "D": "dddd, dd MMMM yyyy",
+    "f": "dddd, dd MMMM yyyy HH:mm",
+    "F": "dddd, dd MMMM yyyy HH:mm:ss",
+    "g": "MM/dd/yyyy HH:mm",
+    "G": "MM/dd/yyyy HH:mm:ss",
+    "m": "MMMM dd",
+    "M": "MMMM dd",
+    "o": "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK",
+    "O": "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK",
+    "r": "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'",
+    "R": "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'",
+    "s": "yyyy'-'MM'-'dd'T'HH':'mm':'ss",
+    "t": "HH:mm",
+    "T": "HH:mm:ss",
+    "u": "yyyy'-'MM'-'dd HH':'mm':'ss'Z'",
+    "U": "dddd, dd MMMM yyyy HH:mm:ss",
+    "y": "yyyy MMMM",
+    "Y": "yyyy MMMM",
+}
 
 
 def format_datetime(moment: datetime, dotnet_format: str) -> str:
-    """`moment` (UTC) in a .NET custom format; characters in quotes or after `\\` are kept."""
+    """`moment` (UTC) in a .NET format: a standard one (one character, `G`, `o`...) or a custom
+    one; characters in quotes or after `\\` are kept, `%` marks a lone custom specifier."""
+    dotnet_format = _STANDARD_FORMATS.get(dotnet_format, dotnet_format)
     out: list[str] = []
     i = 0
     while i < len(dotnet_format):
@@ -71,6 +99,9 @@ def format_datetime(moment: datetime, dotnet_format: str) -> str:
             out.append(dotnet_format[i + 1])
             i += 2
             continue
+        if char == "%":
+            i += 1
+            continue
         for part, render in _DATE_PARTS:
             if dotnet_format.startswith(part, i):
                 out.append(render(moment))
@@ -83,7 +114,7 @@ def format_datetime(moment: datetime, dotnet_format: str) -> str:
 
 
 def format_guid(value: uuid.UUID, dotnet_format: str | None) -> str:
-    """A GUID in .NET's standard formats: D (default), N, B, P."""
+    """A GUID in .NET's standard formats: D (default), N, B, P, X."""
     text = str(value)
     match (dotnet_format or "D").upper():
         case "D":
@@ -94,13 +125,18 @@ def format_guid(value: uuid.UUID, dotnet_format: str | None) -> str:
             return "{" + text + "}"
         case "P":
             return "(" + text + ")"
-    raise BindingExpressionError(f"GUID format {dotnet_format!r} is not one of D, N, B, P")
+        case "X":
+            h = value.hex
+            tail = ",".join(f"0x{h[i : i + 2]}" for i in range(16, 32, 2))
+            return f"{{0x{h[:8]},0x{h[8:12]},0x{h[12:16]},{{{tail}}}}}"
+    raise BindingExpressionError(f"GUID format {dotnet_format!r} is not one of D, N, B, P, X")
 
 
 @dataclass(frozen=True)
 class SystemValues:
-    """The values `{rand-guid}` and `{DateTime}` take in one invocation (fixed per invocation,
-    as the host's are, so two bindings of one call see the same GUID and time)."""
+    """The values `{rand-guid}` and `{DateTime}` take in one invocation, fixed per invocation
+    so two bindings of one call see the same GUID and time. (The Functions host draws a new
+    GUID and reads the clock at each occurrence instead.)"""
 
     utc_now: datetime
     rand_guid: uuid.UUID
@@ -111,14 +147,25 @@ class SystemValues:
 
 
 def parameters_of(template: str) -> list[str]:
-    """The `{...}` parameter names a template uses, in order (system names included)."""
+    """The `{...}` parameter names a template uses, in order (system names included);
+    BindingExpressionError for a malformed one, as the host refuses it at start-up."""
     names: list[str] = []
     for match in _TOKEN.finditer(template):
         if match.group(1) is not None:
-            names.append(match.group(1).split(":", 1)[0].strip())
+            names.append(_parameter(match.group(1), template)[0])
         elif match.group(0) in "{}":
             raise BindingExpressionError(f"unbalanced brace in binding expression {template!r}")
     return names
+
+
+def _parameter(inner: str, template: str) -> tuple[str, str | None]:
+    """The name and the format (after the first colon) of one `{...}`."""
+    name, colon, dotnet_format = inner.partition(":")
+    if not _PARAMETER.match(name) and name.lower() not in _BUILTINS:
+        raise BindingExpressionError(
+            f"invalid parameter {inner!r} in binding expression {template!r}"
+        )
+    return name, dotnet_format if colon else None
 
 
 def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
@@ -126,6 +173,9 @@ def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         if not isinstance(value, Mapping):
             raise KeyError(dotted)
+        if part in value:  # an exact match first, as a JSON object's case-insensitive lookup
+            value = value[part]
+            continue
         key = next((k for k in value if str(k).lower() == part.lower()), None)
         if key is None:
             raise KeyError(dotted)
@@ -140,6 +190,8 @@ def _as_text(value: Any, dotnet_format: str | None) -> str:
         return "True" if value else "False"  # as .NET writes booleans
     if value is None:
         return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))  # as .NET writes a JSON number: 2.0 is "2"
     if isinstance(value, (dict, list)):
         raise BindingExpressionError("an object or array cannot fill a binding expression")
     return str(value)
@@ -165,22 +217,20 @@ def resolve(
         inner = match.group(1)
         if inner is None:
             raise BindingExpressionError(f"unbalanced brace in binding expression {template!r}")
-        name, _, dotnet_format = inner.partition(":")
-        name = name.strip()
-        if not _PARAMETER.match(name):
-            raise BindingExpressionError(
-                f"invalid parameter {inner!r} in binding expression {template!r}"
-            )
+        name, dotnet_format = _parameter(inner, template)
         lowered = name.lower()
-        if lowered in ("rand-guid", "sys.randguid"):
-            return format_guid(values.rand_guid, dotnet_format or None)
-        if lowered == "sys.utcnow":
+        # The host's built-ins: `sys.*` always; `rand-guid` and `DateTime` only when the
+        # binding data lacks the name, unless a format follows (then always the built-in).
+        builtin = lowered in ("sys.randguid", "sys.utcnow") or (
+            lowered in ("rand-guid", "datetime") and dotnet_format is not None
+        )
+        if builtin or (lowered in ("rand-guid", "datetime") and not _has(data, name)):
+            if lowered in ("rand-guid", "sys.randguid"):
+                return format_guid(values.rand_guid, dotnet_format or None)
             return _as_text(values.utc_now, dotnet_format or None)
         try:
             value = _lookup(data, name)
         except KeyError:
-            if lowered == "datetime":  # binding data named DateTime wins, as in the host
-                return _as_text(values.utc_now, dotnet_format or None)
             raise BindingExpressionError(
                 f"no value for named parameter {name!r} in binding expression {template!r} "
                 f"(binding data has: {', '.join(sorted(map(str, data))) or 'nothing'})"
@@ -189,6 +239,14 @@ def resolve(
         return escape(text) if escape is not None else text
 
     return _TOKEN.sub(replace, template)
+
+
+def _has(data: Mapping[str, Any], name: str) -> bool:
+    try:
+        _lookup(data, name)
+    except KeyError:
+        return False
+    return True
 
 
 def binding_data_of(payload: Any) -> dict[str, Any]:
@@ -224,15 +282,16 @@ class BlobPathPattern:
             elif inner is None:
                 raise BindingExpressionError(f"unbalanced brace in blob path {path!r}")
             else:
-                name = inner.strip()
-                if not _PARAMETER.match(name) or "." in name or ":" in name:
+                name = inner
+                if not _PARAMETER.match(name) or "." in name:
                     raise BindingExpressionError(
                         f"invalid parameter {inner!r} in blob path {path!r}"
                     )
                 if name in parameters:
                     raise BindingExpressionError(f"parameter {name!r} appears twice in {path!r}")
                 parameters.append(name)
-                regex += f"(?P<p{len(parameters) - 1}>.+?)"
+                # Greedy, as the host's `(?<name>.*)`: `{name}.{ext}` splits at the last dot.
+                regex += f"(?P<p{len(parameters) - 1}>.*)"
             position = match.end()
         regex += re.escape(blob_pattern[position:])
         if not blob_pattern:
@@ -242,8 +301,15 @@ class BlobPathPattern:
     @property
     def prefix(self) -> str:
         """The literal start of the blob names that can match (for listing)."""
-        literal = re.split(r"\{", self.blob_pattern, maxsplit=1)[0]
-        return literal.replace("}}", "}")
+        literal: list[str] = []
+        position = 0
+        for match in _TOKEN.finditer(self.blob_pattern):
+            literal.append(self.blob_pattern[position : match.start()])
+            if match.group(1) is not None:
+                return "".join(literal)
+            literal.append(match.group(0)[0])  # an escaped brace
+            position = match.end()
+        return "".join(literal) + self.blob_pattern[position:]
 
     def match(self, blob_name: str) -> dict[str, str] | None:
         """The parameters' values when `blob_name` matches, else None."""

@@ -183,11 +183,18 @@ def queue_bodies(value: Any) -> list[bytes | str]:
 
 
 def encode_queue_message(body: bytes | str, encoding: str) -> str:
-    """Queue message content for a body, under host.json messageEncoding."""
+    """Queue message content for a body, under host.json messageEncoding; BindingValueError
+    for bytes that are not UTF-8 under `none` (a queue message is text)."""
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     if encoding == "base64":
         return base64.b64encode(raw).decode("ascii")
-    return raw.decode("utf-8")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BindingValueError(
+            f"a queue message under messageEncoding 'none' must be UTF-8 text ({err}); "
+            f"send str, or set messageEncoding to base64"
+        ) from err
 
 
 def decode_queue_message(content: str, encoding: str) -> bytes:
