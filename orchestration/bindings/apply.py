@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import azure.functions as func
+
 from orchestration.bindings import values
 from orchestration.bindings.expressions import (
     BindingExpressionError,
@@ -99,6 +101,28 @@ class BindingScope:
             return self.stores.get(self.connection(binding.get("connection")))
         except BindingConnectionError as err:
             raise BindingError(f"binding '{binding.name}': {err}") from err
+
+
+class OutValue(func.Out[Any]):
+    """The `func.Out[T]` a function's (or activity's) output-binding parameter receives."""
+
+    def __init__(self) -> None:
+        self._value: Any = None
+        self._set = False
+
+    def set(self, val: Any) -> None:
+        """Store the value to deliver after the function succeeds."""
+        self._value = val
+        self._set = True
+
+    def get(self) -> Any:
+        """The value set so far (None when unset)."""
+        return self._value
+
+    @property
+    def is_set(self) -> bool:
+        """Whether the function called set()."""
+        return self._set
 
 
 def parameter_type(annotation: Any) -> Any:

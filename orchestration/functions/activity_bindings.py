@@ -21,13 +21,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import azure.functions as func
 from azure.functions.decorators.utils import StringifyEnumJsonEncoder
 
 from orchestration.bindings.apply import (
     Binding,
     BindingError,
     BindingScope,
+    OutValue,
     check,
     is_storage_binding,
     parameter_type,
@@ -39,21 +39,6 @@ from orchestration.bindings.store import BindingStores
 
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
 _SETTING_REF = re.compile(r"%([^%]+)%")
-
-
-class BindingOut(func.Out[Any]):
-    """The `func.Out[T]` an activity's output-binding parameter receives."""
-
-    def __init__(self) -> None:
-        self._value: Any = None
-        self.is_set = False
-
-    def set(self, val: Any) -> None:
-        self._value = val
-        self.is_set = True
-
-    def get(self) -> Any:
-        return self._value
 
 
 def _no_connection_check(connection: str | None) -> str:
@@ -146,7 +131,7 @@ class PreparedBindings:
 
     scope: BindingScope
     arguments: dict[str, Any] = field(default_factory=dict)
-    outputs: list[tuple[Binding, BindingOut]] = field(default_factory=list)
+    outputs: list[tuple[Binding, OutValue]] = field(default_factory=list)
 
     async def deliver(self) -> None:
         """Write what the activity set on its output bindings."""
@@ -216,7 +201,7 @@ class ActivityBindings:
         annotations = _annotations(function)
         for binding in bindings:
             if binding.direction == "out":
-                out = BindingOut()
+                out = OutValue()
                 prepared.arguments[binding.name] = out
                 prepared.outputs.append((binding, out))
             else:

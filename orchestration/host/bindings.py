@@ -239,28 +239,6 @@ class BindingRegistry:
                 raise BindingConfigError(f"function '{function.name}': {err}") from err
 
 
-class OutValue(func.Out[Any]):
-    """The `func.Out[T]` given to a function for an output binding."""
-
-    def __init__(self) -> None:
-        self._value: Any = None
-        self._set = False
-
-    def set(self, val: Any) -> None:
-        """Store the value to deliver after the function succeeds."""
-        self._value = val
-        self._set = True
-
-    def get(self) -> Any:
-        """The value set so far (None when unset)."""
-        return self._value
-
-    @property
-    def is_set(self) -> bool:
-        """Whether the function called set()."""
-        return self._set
-
-
 class _TraceContext(_abc.TraceContext):
     @property
     def trace_state(self) -> str:

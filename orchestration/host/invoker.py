@@ -13,13 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestration.bindings.apply import OutValue
 from orchestration.host.app_loader import FunctionSpec
-from orchestration.host.bindings import (
-    BindingRegistry,
-    Invocation,
-    InvocationContext,
-    OutValue,
-)
+from orchestration.host.bindings import BindingRegistry, Invocation, InvocationContext
 from orchestration.host.settings import format_timespan
 
 if TYPE_CHECKING:

@@ -33,6 +33,8 @@ def test_every_function_indexes_and_its_parameters_match_its_bindings(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DURABLE_TEST_HUB", "IndexHub")
+    # Activities' storage bindings are checked against their connection settings at indexing.
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
     monkeypatch.syspath_prepend(str(path.parent))
     app = load(path).app
     functions = app.get_functions()
