@@ -9,8 +9,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("chain", "fan", "timer", "event", "parent", "retry", "wide", "entity")
-WEIGHTS = (3, 2, 2, 2, 1, 1, 1, 2)
+KINDS = ("chain", "fan", "timer", "event", "parent", "retry", "wide", "entity", "bound")
+WEIGHTS = (3, 2, 2, 2, 1, 1, 1, 2, 1)
 # The `entity` kind's orchestrator, and how many `counter` entities its instances share.
 ENTITY_ORCHESTRATOR = "tally"
 COUNTERS = 4
@@ -127,6 +127,16 @@ def make_spec(
             {"failures": failures},
             f"ok {instance_id}",
             activity_keys=[instance_id],
+        )
+    if kind == "bound":
+        # 12 squares: more than localActivityMaxBatch (8), so they go through the queue.
+        n = rng.choice((3, 6, 12))
+        return Spec(
+            instance_id,
+            "bound",
+            {"n": n},
+            [sum(i * i for i in range(n)), "0"],
+            activity_keys=[f"{instance_id}:{i}" for i in range(n)] + [f"{instance_id}:sum"],
         )
     if kind == "entity":
         steps = entity_steps(keys or counter_keys(), rng)

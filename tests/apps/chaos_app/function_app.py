@@ -22,11 +22,16 @@ Expected outputs (see tests/chaos/workload.py, which computes them):
   rolled-back `boom`, echo activities); every value a call returns is checked against what
   this orchestration sent before it (its requests run in order) and against the counter's
   final value `max` (more means an operation ran twice): a "problems" list when one fails;
+- bound {"n": n}: [sum of i*i for i < n, "0"] - n `store_square` activities write each square
+  to a blob and a table row through output bindings (at least once: rows are upserted), then
+  `sum_stored` reads the rows back through a table input and the first blob through a blob
+  input; a row lost or counted twice changes the sum;
 - versioned / stable: the changed-deployment test's pair.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import timedelta
@@ -236,6 +241,45 @@ def slow_chain(context: df.DurableOrchestrationContext) -> Any:
             "slow", {"k": f"{context.instance_id}:{step}", "v": value, "ms": data["ms"]}
         )
     return value
+
+
+@app.orchestration_trigger(context_name="context")
+def bound(context: df.DurableOrchestrationContext) -> Any:
+    key = context.instance_id
+    n = context.get_input()["n"]
+    yield context.task_all(
+        [context.call_activity("store_square", {"k": f"{key}:{i}", "i": i}) for i in range(n)]
+    )
+    stored = yield context.call_activity("sum_stored", {"k": f"{key}:sum", "first": f"{key}:0"})
+    return stored
+
+
+STORAGE = "AzureWebJobsStorage"
+BOUND_BLOBS = "chaos-bindings/%CHAOS_HUB%"
+BOUND_TABLE = "%CHAOS_HUB%Bound"
+
+
+@app.activity_trigger(input_name="data")
+@app.blob_output(arg_name="blob", path=BOUND_BLOBS + "/{k}", connection=STORAGE)
+@app.table_output(
+    arg_name="row", table_name=BOUND_TABLE, partition_key="{instanceId}", row_key="{i}",
+    connection=STORAGE,
+)  # fmt: skip
+def store_square(data: dict[str, Any], blob: func.Out[str], row: func.Out[str]) -> None:
+    _ledger("store_square", data["k"])
+    square = int(data["i"]) ** 2
+    blob.set(str(square))
+    row.set(json.dumps({"Square": square}))
+
+
+@app.activity_trigger(input_name="data")
+@app.table_input(
+    arg_name="rows", table_name=BOUND_TABLE, partition_key="{instanceId}", connection=STORAGE
+)
+@app.blob_input(arg_name="first", path=BOUND_BLOBS + "/{first}", connection=STORAGE)
+def sum_stored(data: dict[str, Any], rows: list[dict[str, Any]], first: str | None) -> Any:
+    _ledger("sum_stored", data["k"])
+    return [sum(int(r["Square"]) for r in rows), first]
 
 
 @app.activity_trigger(input_name="data")
