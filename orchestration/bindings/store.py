@@ -47,6 +47,21 @@ class BindingConnectionError(ValueError):
     """A binding's connection setting holds no usable connection string."""
 
 
+DEFAULT_CONNECTION = "AzureWebJobsStorage"
+
+
+def connection_setting(settings: Mapping[str, str], name: str | None) -> tuple[str, str | None]:
+    """(the setting name, its connection string or None) for a binding's `connection`, as
+    the Functions host looks it up: the name itself, then `AzureWebJobs<name>`;
+    AzureWebJobsStorage when the binding names none."""
+    setting = name or DEFAULT_CONNECTION
+    for candidate in (setting, f"AzureWebJobs{setting}"):
+        value = settings.get(candidate)
+        if value:
+            return setting, value
+    return setting, None
+
+
 def normalize_connection_string(value: str) -> str:
     """One spelling per account: `UseDevelopmentStorage=true` expanded to the emulator's
     explicit string (the SDKs' parsers do not all take it), as the host's storage does."""

@@ -35,9 +35,8 @@ from orchestration.bindings.apply import (
     write_output,
 )
 from orchestration.bindings.expressions import SystemValues, binding_data_of
-from orchestration.bindings.store import BindingStores
+from orchestration.bindings.store import BindingStores, connection_setting
 
-DEFAULT_CONNECTION = "AzureWebJobsStorage"
 _SETTING_REF = re.compile(r"%([^%]+)%")
 
 
@@ -164,11 +163,9 @@ class ActivityBindings:
     def connection(self, name: str | None) -> str:
         """The connection string a binding's `connection` names (AzureWebJobsStorage when
         none), as the Functions host looks it up."""
-        setting = name or DEFAULT_CONNECTION
-        for candidate in (setting, f"AzureWebJobs{setting}"):
-            value = self.environ.get(candidate)
-            if value:
-                return value
+        setting, value = connection_setting(self.environ, name)
+        if value:
+            return value
         raise BindingError(
             f"storage connection {setting!r} does not exist: set the app setting {setting!r} "
             f"to a connection string"

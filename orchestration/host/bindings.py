@@ -19,7 +19,7 @@ import azure.functions as func
 from azure.functions import _abc
 
 from orchestration.bindings.expressions import SystemValues
-from orchestration.bindings.store import BindingStores
+from orchestration.bindings.store import BindingStores, connection_setting
 from orchestration.host.app_loader import BindingSpec, FunctionSpec
 from orchestration.host.settings import HostConfigError, HostJson, resolve
 from orchestration.host.storage import StorageAccount, StorageAccounts
@@ -27,8 +27,6 @@ from orchestration.host.storage import StorageAccount, StorageAccounts
 if TYPE_CHECKING:
     from orchestration.host.invoker import Invoker
     from orchestration.host.routes import Router
-
-DEFAULT_CONNECTION = "AzureWebJobsStorage"
 
 
 class UnsupportedBindingError(RuntimeError):
@@ -100,11 +98,9 @@ class HostContext:
 
     def connection_string(self, connection: str | None) -> str:
         """The storage connection string a binding's `connection` setting names."""
-        name = connection or DEFAULT_CONNECTION
-        for candidate in (name, f"AzureWebJobs{name}"):
-            value = self.settings.get(candidate)
-            if value:
-                return value
+        name, value = connection_setting(self.settings, connection)
+        if value:
+            return value
         raise BindingConfigError(
             f"Storage account connection string '{name}' does not exist. "
             "Make sure that it is a defined App Setting."
