@@ -81,6 +81,24 @@ _STANDARD_FORMATS = {
 }
 
 
+_SETTING_REF = re.compile(r"%([^%]+)%")
+
+
+def resolve_settings(value: str, settings: Mapping[str, str]) -> str:
+    """`value` with its `%Name%` references replaced by app settings, as binding properties
+    allow; BindingExpressionError naming a setting that does not exist."""
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in settings:
+            raise BindingExpressionError(
+                f"'%{name}%' does not resolve to a value (no app setting {name})"
+            )
+        return settings[name]
+
+    return _SETTING_REF.sub(lookup, value)
+
+
 def format_datetime(moment: datetime, dotnet_format: str) -> str:
     """`moment` (UTC) in a .NET format: a standard one (one character, `G`, `o`...) or a custom
     one; characters in quotes or after `\\` are kept, `%` marks a lone custom specifier."""

@@ -12,10 +12,10 @@ activity writes its outputs again (at least once).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import os
-import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,10 +34,13 @@ from orchestration.bindings.apply import (
     read_input,
     write_output,
 )
-from orchestration.bindings.expressions import SystemValues, binding_data_of
+from orchestration.bindings.expressions import (
+    BindingExpressionError,
+    SystemValues,
+    binding_data_of,
+    resolve_settings,
+)
 from orchestration.bindings.store import BindingStores, connection_setting
-
-_SETTING_REF = re.compile(r"%([^%]+)%")
 
 
 def _no_connection_check(connection: str | None) -> str:
@@ -102,6 +105,7 @@ def _has_parameter(function: Callable[..., Any], name: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def _annotations(function: Callable[..., Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(function)
@@ -151,14 +155,10 @@ class ActivityBindings:
 
     def setting(self, value: str) -> str:
         """`value` with its `%Name%` references replaced by app settings."""
-
-        def lookup(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in self.environ:
-                raise BindingError(f"'%{name}%' does not resolve to a value (no app setting)")
-            return self.environ[name]
-
-        return _SETTING_REF.sub(lookup, value)
+        try:
+            return resolve_settings(value, self.environ)
+        except BindingExpressionError as err:
+            raise BindingError(str(err)) from err
 
     def connection(self, name: str | None) -> str:
         """The connection string a binding's `connection` names (AzureWebJobsStorage when

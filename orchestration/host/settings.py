@@ -12,7 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-_SETTING_REF = re.compile(r"%([^%]+)%")
+from orchestration.bindings.expressions import BindingExpressionError, resolve_settings
+
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7}))?)?$")
 
 
@@ -68,14 +69,10 @@ def load_local_settings(app_dir: Path, environ: MutableMapping[str, str]) -> dic
 
 def resolve(value: str, settings: Mapping[str, str]) -> str:
     """Replace `%Name%` references with app settings, as binding expressions allow."""
-
-    def lookup(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in settings:
-            raise HostConfigError(f"'%{name}%' does not resolve to a value (no app setting {name})")
-        return settings[name]
-
-    return _SETTING_REF.sub(lookup, value)
+    try:
+        return resolve_settings(value, settings)
+    except BindingExpressionError as err:
+        raise HostConfigError(str(err)) from err
 
 
 @dataclass(frozen=True)
