@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import json
@@ -65,6 +66,16 @@ class FunctionSpec:
     def other_bindings(self) -> tuple[BindingSpec, ...]:
         """Every binding except the trigger."""
         return tuple(b for b in self.bindings if b is not self.trigger)
+
+    @functools.cached_property
+    def uses_binding_data(self) -> bool:
+        """Whether any binding besides the trigger holds a `{...}` expression (else the
+        trigger need not build binding data from its payload)."""
+        return any(
+            isinstance(value, str) and "{" in value
+            for binding in self.other_bindings
+            for value in binding.data.values()
+        )
 
     @property
     def wants_context(self) -> bool:

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from orchestration.bindings.expressions import binding_data_of
-from orchestration.host.app_loader import FunctionSpec
 
 HTTP_NAMES = frozenset({"Query", "Headers"})
 QUEUE_NAMES = frozenset(
@@ -57,16 +56,6 @@ def json_properties(body: bytes | str) -> dict[str, Any]:
         return binding_data_of(json.loads(text))
     except ValueError:
         return {}
-
-
-def uses_binding_data(function: FunctionSpec) -> bool:
-    """Whether any binding besides the trigger holds a `{...}` expression (else the trigger
-    need not parse its payload for them)."""
-    return any(
-        isinstance(value, str) and "{" in value
-        for binding in function.other_bindings
-        for value in binding.data.values()
-    )
 
 
 def http_binding_data(

@@ -11,7 +11,7 @@ import azure.functions as func
 from aiohttp import web
 
 from orchestration.host.app_loader import BindingSpec, FunctionSpec
-from orchestration.host.binding_data import http_binding_data, uses_binding_data
+from orchestration.host.binding_data import http_binding_data
 from orchestration.host.bindings import (
     BindingConfigError,
     BindingHandler,
@@ -222,8 +222,10 @@ class HttpServer:
         body = await read_body(
             request, body_limit_of(function, self.limits), reservation, self.limits.body_timeout
         )
-        metadata = http_binding_data(
-            found.values, query, headers, body if uses_binding_data(function) else None
+        metadata = (
+            http_binding_data(found.values, query, headers, body)
+            if function.uses_binding_data
+            else {}
         )
         result = await self.host.invoker.invoke(
             function, to_function_request(request, body, found.values, headers, query), metadata

@@ -24,7 +24,7 @@ from orchestration.bindings.values import decode_queue_message as decode_message
 from orchestration.bindings.values import encode_queue_message as encode_message
 from orchestration.bindings.values import queue_bodies as _to_bodies
 from orchestration.host.app_loader import BindingSpec, FunctionSpec
-from orchestration.host.binding_data import queue_binding_data, uses_binding_data
+from orchestration.host.binding_data import queue_binding_data
 from orchestration.host.bindings import (
     BindingConfigError,
     BindingHandler,
@@ -135,7 +135,7 @@ class QueueListener:
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._stopping = False
-        self._wants_properties = uses_binding_data(function)
+        self._wants_properties = function.uses_binding_data
 
     async def start(self) -> None:
         """Create the queue if needed and start polling."""

@@ -24,7 +24,6 @@ from orchestration.host.binding_data import (
     http_binding_data,
     merged,
     queue_binding_data,
-    uses_binding_data,
 )
 from orchestration.host.bindings import BindingConfigError
 from orchestration.host.blob_receipts import (
@@ -165,8 +164,8 @@ def test_only_bindings_with_expressions_make_a_trigger_parse_its_payload() -> No
     trigger = BindingSpec("req", "httpTrigger", "in", {"route": "items/{id}"})
     plain = BindingSpec("out", "queue", "out", {"queueName": "q"})
     templated = BindingSpec("doc", "blob", "in", {"path": "docs/{id}"})
-    assert not uses_binding_data(_function([trigger, plain]))
-    assert uses_binding_data(_function([trigger, plain, templated]))
+    assert not _function([trigger, plain]).uses_binding_data
+    assert _function([trigger, plain, templated]).uses_binding_data
 
 
 def test_optional_annotations_read_as_their_type() -> None:
