@@ -18,6 +18,8 @@ CONNECTION = "AzureWebJobsStorage"
 MAX_PARAGRAPHS = 64
 """The fan-out's width: longer uploads have their paragraphs grouped."""
 MAX_UPLOAD_BYTES = 256 * 1024
+"""History holds every paragraph as an activity result: uploads stay well under a message
+(the HTTP starter refuses larger bodies, split_upload larger blobs written by other means)."""
 
 
 def paragraphs_of(text: str, limit: int = MAX_PARAGRAPHS) -> list[str]:

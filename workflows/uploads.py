@@ -15,15 +15,13 @@ from typing import Any
 import azure.functions as func
 
 import orchestration as df
+from activities.uploads import CONNECTION, MAX_UPLOAD_BYTES
 
 bp = df.Blueprint()
 
 log = logging.getLogger("workflows.uploads")
 
-CONNECTION = "AzureWebJobsStorage"
 UPLOADS = "uploads"
-MAX_UPLOAD_BYTES = 256 * 1024
-"""History holds every paragraph as an activity result: uploads stay well under a message."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
