@@ -74,12 +74,20 @@ def instance_filter(
     created_time_to: datetime | None = None,
     runtime_status: list[OrchestrationRuntimeStatus] | None = None,
     instance_id_prefix: str | None = None,
+    *,
+    name: str | None = None,
+    updated_from: datetime | None = None,
 ) -> str | None:
-    """`build_filter`'s clauses, and the instance id prefix's key range when one is given."""
+    """`build_filter`'s clauses, the instance id prefix's key range, the orchestrator's
+    name and the last-updated lower bound, each when given."""
     clauses = []
     base = build_filter(created_time_from, created_time_to, runtime_status)
     if base:
         clauses.append(base)
+    if name:
+        clauses.append(f"Name eq {odata_string(name)}")
+    if updated_from is not None:
+        clauses.append(f"LastUpdatedTime ge {odata_datetime(updated_from)}")
     if instance_id_prefix:
         clauses.append(prefix_clause(instance_id_prefix))
     return " and ".join(f"({c})" for c in clauses) or None

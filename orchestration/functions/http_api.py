@@ -8,7 +8,9 @@ belongs to host extensions):
   (`management.instances`), `durabletask/entities/...` (`management.entities`),
 - `v1.0/workflows/dapr/...`, and Dapr's older `v1.0-alpha1/` and `v1.0-beta1/` forms
   (`management.dapr`),
-- `durabletask/openapi.json` (`management.openapi`).
+- `durabletask/hub` and `durabletask/poison/...` (`management.hub`),
+- `durabletask/openapi.json` (`management.openapi`),
+- `durabletask/dashboard/...`, the dashboard's page and its session (`functions.dashboard`).
 
 Each Durable Functions route also names its path in DF's own extension API,
 `/runtime/webhooks/durabletask/{instances|entities|orchestrators}/...` (the `webhookRoute`
@@ -36,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 
 from orchestration.client import INSTANCE_ROUTE, LINK_ROUTE
-from orchestration.functions.management import dapr, entities, instances, openapi
+from orchestration.functions import dashboard
+from orchestration.functions.management import dapr, entities, hub, instances, openapi
 from orchestration.functions.management.common import JSON, LINKED, Handler, base_url, error
 from orchestration.functions.management.validation import BadRequest, parse_instance_id
 
@@ -124,21 +127,14 @@ def _add(
     )
 
 
-def register(app: DFApp, engine: Engine) -> None:
-    """Add the starter, the management API (DF and Dapr shapes) and its OpenAPI document."""
-    level = management_auth_level(app, engine)
-    if level is func.AuthLevel.ANONYMOUS:
-        log.warning(
-            "host.json sets extensions.durableTask.managementAuthLevel to anonymous: anyone "
-            "who can reach this app can list, start, terminate and purge its instances",
-            extra={"event": "management_open"},
-        )
+Route = tuple[str, str, str, Handler]  # (function name, route below the prefix, method, handler)
+
+
+def df_routes() -> list[Route]:
+    """Durable Functions' instance and entity API; each route is also DF's webhook path."""
     base = INSTANCE_ROUTE
     item = f"{base}/{{instanceId}}"
-    _register_links(app, engine)
-    # (name, route below the route prefix, method, handler); each is also DF's webhook path
-    # below /runtime/webhooks/durabletask/ (the same routes, the starter's under it).
-    df_routes: list[tuple[str, str, str, Handler]] = [
+    routes: list[Route] = [
         ("durable_http_start", START_ROUTE, "POST", instances.start),
         ("durable_instances_query", base, "GET", instances.list_instances),
         ("durable_instances_purge", base, "DELETE", instances.purge_instances),
@@ -151,29 +147,67 @@ def register(app: DFApp, engine: Engine) -> None:
             instances.raise_event,
         ),
     ]
-    df_routes += [
+    routes += [
         (f"durable_instance_{operation}", f"{item}/{operation}", "POST", handler)
         for operation, handler in instances.OPERATIONS.items()
     ]
     entity_base = f"{entities.ROUTE}/{{entityName}}"
     entity_item = f"{entity_base}/{{entityKey}}"
-    df_routes += [
+    routes += [
         ("durable_entities_list", entity_base, "GET", entities.list_entities),
         ("durable_entity_get", entity_item, "GET", entities.get_entity),
         ("durable_entity_signal", entity_item, "POST", entities.signal_entity),
     ]
-    for name, route, method, handler in df_routes:
+    return routes
+
+
+def hub_routes() -> list[Route]:
+    """Ours, beyond DF's API: the hub overview and the poison queues (`management.hub`)."""
+    message = "durabletask/poison/{queue}/{messageId}"
+    return [
+        ("durable_hub_overview", "durabletask/hub", "GET", hub.overview),
+        ("durable_poison_list", "durabletask/poison", "GET", hub.list_poison),
+        ("durable_poison_get", message, "GET", hub.get_poison),
+        ("durable_poison_requeue", f"{message}/requeue", "POST", hub.requeue_poison),
+        ("durable_poison_discard", message, "DELETE", hub.discard_poison),
+    ]
+
+
+async def serve_openapi(engine: Engine, req: func.HttpRequest) -> func.HttpResponse:
+    document = openapi.document(engine.settings.route_prefix)
+    return func.HttpResponse(json.dumps(document), mimetype=JSON)
+
+
+def management_routes() -> list[Route]:
+    """Every keyed management route: what the dashboard may call on a session, too."""
+    return [
+        *df_routes(),
+        *hub_routes(),
+        *dapr.routes(),
+        ("durable_openapi", "durabletask/openapi.json", "GET", serve_openapi),
+    ]
+
+
+def register(app: DFApp, engine: Engine) -> None:
+    """Add the starter, the management API (DF and Dapr shapes), its OpenAPI document and
+    the dashboard."""
+    level = management_auth_level(app, engine)
+    if level is func.AuthLevel.ANONYMOUS:
+        log.warning(
+            "host.json sets extensions.durableTask.managementAuthLevel to anonymous: anyone "
+            "who can reach this app can list, start, terminate and purge its instances",
+            extra={"event": "management_open"},
+        )
+    _register_links(app, engine)
+    for name, route, method, handler in df_routes():
         webhook = route if route.startswith(f"{DF_WEBHOOK}/") else f"{DF_WEBHOOK}/{route}"
         _add(app, engine, name, route, method, handler, level, webhook)
-
-    for name, route, method, handler in dapr.routes():
+    dapr_routes = dapr.routes()
+    for name, route, method, handler in [*hub_routes(), *dapr_routes]:
         _add(app, engine, name, route, method, handler, level)
-
-    async def serve_openapi(engine: Engine, req: func.HttpRequest) -> func.HttpResponse:
-        document = openapi.document(engine.settings.route_prefix)
-        return func.HttpResponse(json.dumps(document), mimetype=JSON)
-
     _add(app, engine, "durable_openapi", "durabletask/openapi.json", "GET", serve_openapi, level)
+    if engine.settings.dashboard:
+        dashboard.register(app, engine, level, management_routes())
 
 
 def _register_links(app: DFApp, engine: Engine) -> None:

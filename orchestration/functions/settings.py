@@ -43,6 +43,13 @@ def _timespan(value: Any, default: timedelta) -> timedelta:
     )
 
 
+def _session_lifetime(minutes: Any) -> timedelta:
+    value = float(minutes)
+    if not 1 <= value <= 24 * 60:
+        raise ValueError("extensions.durableTask.dashboard.sessionMinutes must be 1 to 1440")
+    return timedelta(minutes=value)
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """What the engine reads from host.json (`extensions.durableTask`) and the environment."""
@@ -67,6 +74,10 @@ class EngineSettings:
     versioning: VersioningPolicy = field(default_factory=VersioningPolicy)
     # Ours: when events a version check rejected are visible on the queue again.
     version_reject_delay: timedelta = timedelta(seconds=5)
+    # Ours: `dashboard.enabled` serves the dashboard (behind the management API's keys);
+    # `dashboard.sessionMinutes` is how long a page's sign-in lasts.
+    dashboard: bool = True
+    dashboard_session: timedelta = timedelta(hours=1)
 
     @property
     def names(self) -> HubNames:
@@ -93,6 +104,7 @@ class EngineSettings:
         http = extensions.get("http") or {}
         storage = durable.get("storageProvider") or {}
         queues = extensions.get("queues") or {}
+        dashboard = durable.get("dashboard") or {}
         return cls(
             hub_name=_resolve(str(durable.get("hubName", DEFAULT_HUB))),
             connection_name=str(storage.get("connectionStringName", "AzureWebJobsStorage")),
@@ -110,6 +122,8 @@ class EngineSettings:
             step_limit=_step_limit(config.get("functionTimeout")),
             versioning=versioning_policy(durable),
             version_reject_delay=_timespan(durable.get("versionRejectDelay"), timedelta(seconds=5)),
+            dashboard=bool(dashboard.get("enabled", True)),
+            dashboard_session=_session_lifetime(dashboard.get("sessionMinutes", 60)),
         )
 
 

@@ -7,6 +7,7 @@ import gc
 import hashlib
 import logging
 import os
+import re
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,8 @@ log = logging.getLogger("orchestration.host")
 STORAGE_SETTING = "AzureWebJobsStorage"
 HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"
 READY_LINE = "Host started"
+# An httpTrigger field naming the page a person opens (the banner prints its URL).
+LANDING_FIELD = "landingPage"
 GC_YOUNG_THRESHOLD = 50_000
 
 
@@ -288,6 +291,16 @@ class FunctionHost:
             else:
                 lines.append(f"\t{function.name}: {function.trigger.type}")
             lines.append("")
+        # A function whose trigger names a landing page (the engine's dashboard) gets a line
+        # of its own: the URL a person opens, without the route's catch-all parameter.
+        for function in self.functions:
+            title = function.trigger.get(LANDING_FIELD)
+            if function.trigger.type.lower() == "httptrigger" and title:
+                prefix = self.context.router.prefix if self.context else "api"
+                route = re.sub(r"\{\*[^}]*\}$", "", route_of(function))
+                path = "/".join(p for p in (prefix, route.rstrip("/")) if p)
+                lines.append(f"{title}: {self.base_url}/{path}/")
+                lines.append("")
         # Keys are never printed: output ends up in logs. Say where they are instead.
         if os.environ.get(MASTER_KEY_SETTING) and os.environ.get(FUNCTION_KEY_SETTING):
             lines.append(f"Keys: the {MASTER_KEY_SETTING} and {FUNCTION_KEY_SETTING} settings")

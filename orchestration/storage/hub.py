@@ -51,7 +51,7 @@ from orchestration.core.history import (
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.storage import codec
 from orchestration.storage.faults import FaultInjector
-from orchestration.storage.links import InstanceLinks, load_links
+from orchestration.storage.links import InstanceLinks, load_hub_secret
 from orchestration.storage.messages import (
     MAX_RAW_MESSAGE_CHARS,
     ActivityBatch,
@@ -122,7 +122,7 @@ class TaskHub:
         self.payloads = PayloadStore(self.blobs, self.names.payload_container, payload_threshold)
         self.faults = faults or FaultInjector()
         self._created = False
-        self._links: InstanceLinks | None = None
+        self._secret: bytes | None = None
         self._send_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     @classmethod
@@ -155,11 +155,15 @@ class TaskHub:
         )
         self._created = True
 
+    async def secret(self) -> bytes:
+        """The hub's signing secret (read once per process; `storage.links`)."""
+        if self._secret is None:
+            self._secret = await load_hub_secret(self.blobs, self.names.payload_container)
+        return self._secret
+
     async def instance_links(self) -> InstanceLinks:
-        """The hub's instance links (its secret is read once per process)."""
-        if self._links is None:
-            self._links = await load_links(self.blobs, self.names.payload_container)
-        return self._links
+        """The hub's instance links."""
+        return InstanceLinks(await self.secret())
 
     # -- instance state -----------------------------------------------------------------
     async def _state(self, row: Entity) -> InstanceState:
@@ -555,8 +559,9 @@ class TaskHub:
         async for row in self.tables.query(self.names.instances_table, filter=clause):
             yield await self._state(row)
 
-    async def count_by_status(self) -> Counter[str]:
-        """How many instances the hub holds in each runtime status (a scan of state rows)."""
+    async def count_by_status(self, limit: int | None = None) -> Counter[str]:
+        """How many instances the hub holds in each runtime status (a scan of state rows;
+        with `limit`, it stops after counting that many)."""
         counts: Counter[str] = Counter()
         async for row in self.tables.query(
             self.names.instances_table,
@@ -564,6 +569,8 @@ class TaskHub:
             select=["RuntimeStatus"],
         ):
             counts[str(row.get("RuntimeStatus"))] += 1
+            if limit is not None and counts.total() >= limit:
+                break
         return counts
 
     # -- messages -----------------------------------------------------------------------

@@ -5,7 +5,8 @@ hands it URLs to follow its instance. Those URLs carry a link code instead of a 
 of the instance id under a secret kept in the task hub (a blob of the payload container,
 created once by whichever process needs it first). The code opens that instance's status,
 events and lifecycle operations; listing, purging by filter and every other instance still
-need a real key. Deleting the secret's blob revokes every link at once.
+need a real key. Deleting the secret's blob revokes every link (and every dashboard
+session, `functions.dashboard.sessions`) at once.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ class InstanceLinks:
         return hmac.compare_digest(expected, code.encode("utf-8", "surrogateescape"))
 
 
-async def load_links(blobs: BlobService, container: str) -> InstanceLinks:
-    """The hub's links, creating its secret when no process has yet (all then agree)."""
+async def load_hub_secret(blobs: BlobService, container: str) -> bytes:
+    """The hub's secret (instance links, dashboard sessions), creating it when no process
+    has yet (all then agree)."""
     for _attempt in range(3):
         try:
-            return InstanceLinks(base64.b64decode(await blobs.download(container, SECRET_BLOB)))
+            return base64.b64decode(await blobs.download(container, SECRET_BLOB))
         except ResourceNotFound:
             pass
         secret = secrets.token_bytes(32)
@@ -63,5 +65,5 @@ async def load_links(blobs: BlobService, container: str) -> InstanceLinks:
             )
         except (Conflict, PreconditionFailed):
             continue  # another process created it first: read theirs
-        return InstanceLinks(secret)
-    raise RuntimeError("could not read or create the task hub's instance link secret")
+        return secret
+    raise RuntimeError("could not read or create the task hub's secret")

@@ -157,6 +157,14 @@ def parse_prefix(params: Mapping[str, str], name: str = "instanceIdPrefix") -> s
     return raw
 
 
+def parse_name_filter(params: Mapping[str, str], name: str = "name") -> str | None:
+    """The orchestrator-name filter of a listing (exact, as registered)."""
+    raw = params.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return parse_function_name(raw.strip())
+
+
 def parse_reason(params: Mapping[str, str], name: str = "reason") -> str | None:
     raw = params.get(name)
     if raw is None:
@@ -197,10 +205,15 @@ class InstanceQuery:
     created_to: datetime | None = None
     statuses: tuple[OrchestrationRuntimeStatus, ...] = ()
     prefix: str | None = None
+    name: str | None = None  # the orchestrator's
 
     def filter(self) -> str | None:
         return instance_filter(
-            self.created_from, self.created_to, list(self.statuses) or None, self.prefix
+            self.created_from,
+            self.created_to,
+            list(self.statuses) or None,
+            self.prefix,
+            name=self.name,
         )
 
     @classmethod
@@ -215,6 +228,7 @@ class InstanceQuery:
             created_to=parse_datetime(params, "createdTimeTo"),
             statuses=tuple(parse_statuses(raw_statuses)),
             prefix=parse_prefix(params),
+            name=parse_name_filter(params),
         )
         return query
 
