@@ -23,6 +23,7 @@ import azure.functions as func
 
 from orchestration.core import serialization
 from orchestration.core.entities import is_entity_instance
+from orchestration.core.errors import non_determinism_parts
 from orchestration.core.history import (
     EventRaised,
     ExecutionResumed,
@@ -112,6 +113,13 @@ class DurableOrchestrationStatus:
         }
         if self.history is not None:
             data["historyEvents"] = self.history
+        if self.failure is not None and self.runtime_status is OrchestrationRuntimeStatus.Failed:
+            # Ours beside DF's string output: the type, message and stack of the failure.
+            details = dict(self.failure)
+            parts = non_determinism_parts(str(details.get("message", "")))
+            if parts is not None:
+                details["nonDeterminism"] = parts
+            data["failureDetails"] = details
         return data
 
     @classmethod
@@ -135,6 +143,7 @@ class DurableOrchestrationStatus:
             output=data.get("output"),
             custom_status=data.get("customStatus"),
             history=data.get("historyEvents", data.get("history")),
+            failure=data.get("failureDetails"),
         )
 
 

@@ -29,10 +29,14 @@ from orchestration.core.context import DurableOrchestrationContext
 from orchestration.core.entities import response_event
 from orchestration.core.entity_requests import EntityRequests
 from orchestration.core.errors import (
+    CODE_RETURNED,
+    CODE_SCHEDULED_NOTHING,
+    CODE_STILL_WAITING,
     NonDeterminismError,
     OrchestratorNotRegisteredError,
     OrchestratorUsageError,
     TaskFailedError,
+    non_determinism_message,
 )
 from orchestration.core.function_refs import INPUT_TYPE
 from orchestration.core.history import (
@@ -252,10 +256,13 @@ class OrchestrationRuntime:
             self.completion = None
             self._fail(
                 NonDeterminismError(
-                    f"Non-deterministic orchestrator {self.name!r} at step {event.event_id} "
-                    f"(episode {self._episode}): history has {describe_event(event)} at this "
-                    f"step, but the code has already returned. Did the orchestrator's code "
-                    f"change while this instance was running?"
+                    non_determinism_message(
+                        self.name,
+                        self._episode,
+                        event.event_id,
+                        describe_event(event),
+                        CODE_RETURNED,
+                    )
                 )
             )
             return
@@ -342,16 +349,14 @@ class OrchestrationRuntime:
         expected = describe_event(event)
         if action is None:
             raise NonDeterminismError(
-                f"Non-deterministic orchestrator {self.name!r} at step {event.event_id} "
-                f"(episode {self._episode}): history has {expected} at this step, but the "
-                f"code did not schedule anything there. Did the orchestrator's code change "
-                f"while this instance was running?"
+                non_determinism_message(
+                    self.name, self._episode, event.event_id, expected, CODE_SCHEDULED_NOTHING
+                )
             )
         raise NonDeterminismError(
-            f"Non-deterministic orchestrator {self.name!r} at step {event.event_id} "
-            f"(episode {self._episode}): history has {expected}, but the code now asks "
-            f"for {action.describe()}. Did the orchestrator's code change while this "
-            f"instance was running?"
+            non_determinism_message(
+                self.name, self._episode, event.event_id, expected, action.describe()
+            )
         )
 
     def _on_patch_applied(self, event: PatchApplied) -> bool:
@@ -442,8 +447,9 @@ class OrchestrationRuntime:
     def _on_execution_completed(self, event: ExecutionCompleted | ContinueAsNew) -> bool:
         if self.completion is None:
             raise NonDeterminismError(
-                f"Non-deterministic orchestrator {self.name!r} (episode {self._episode}): "
-                f"history says the orchestration ended, but the code is still waiting."
+                non_determinism_message(
+                    self.name, self._episode, None, "the orchestration ended", CODE_STILL_WAITING
+                )
             )
         self._completion_flushed = True
         return True

@@ -14,6 +14,8 @@ from orchestration.storage.links import InstanceLinks
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN_LEVEL_ROUTES = ("durable_link_",)
+# Anonymous at the host: the page's static files, and the API that checks a session itself.
+DASHBOARD_OPEN = {"durable_dashboard", "durable_dashboard_api"}
 
 
 def levels(app: df.DFApp) -> dict[str, str]:
@@ -42,12 +44,25 @@ def test_management_needs_a_key_unless_host_json_opens_it(
 ) -> None:
     app = df.DFApp(app_level, app_dir=ROOT, settings=EngineSettings(management_auth=setting))
     found = levels(app)
-    keyed = {n: v for n, v in found.items() if not n.startswith(OWN_LEVEL_ROUTES)}
+    keyed = {
+        n: v
+        for n, v in found.items()
+        if not n.startswith(OWN_LEVEL_ROUTES) and n not in DASHBOARD_OPEN
+    }
     linked = {n: v for n, v in found.items() if n.startswith(OWN_LEVEL_ROUTES)}
     assert "durable_instances_query" in keyed and "durable_http_start" in keyed
+    assert "durable_hub_overview" in keyed and "durable_poison_requeue" in keyed
+    # The dashboard's sign-in takes the management API's key.
+    assert keyed["durable_dashboard_session"] == expected
     assert set(keyed.values()) == {expected}
     # Link routes check the instance's link code themselves.
     assert linked and set(linked.values()) == {"anonymous"}
+    assert {found[n] for n in DASHBOARD_OPEN} == {"anonymous"}
+
+
+def test_the_dashboard_can_be_turned_off() -> None:
+    app = df.DFApp(app_dir=ROOT, settings=EngineSettings(dashboard=False))
+    assert not [n for n in levels(app) if n.startswith("durable_dashboard")]
 
 
 def test_an_open_management_api_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:

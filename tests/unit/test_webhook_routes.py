@@ -107,4 +107,6 @@ def test_the_df_routes_name_dfs_webhook_paths_and_no_other_route_does() -> None:
         assert route == webhook and route.startswith("durabletask/"), name
     assert len(webhooks) == 1 + 5 + 5 + 3  # start; instances; operations; entities
     others = set(triggers) - set(webhooks)
-    assert all(n.startswith(("durable_link_", "durable_dapr", "durable_openapi")) for n in others)
+    ours = ("durable_link_", "durable_dapr", "durable_openapi", "durable_hub_", "durable_poison_")
+    dashboard = ("durable_dashboard",)
+    assert all(n.startswith(ours + dashboard) for n in others), others
