@@ -166,6 +166,7 @@ def hub_routes() -> list[Route]:
     message = "durabletask/poison/{queue}/{messageId}"
     return [
         ("durable_hub_overview", "durabletask/hub", "GET", hub.overview),
+        ("durable_hub_registry", "durabletask/registry", "GET", hub.registered),
         ("durable_poison_list", "durabletask/poison", "GET", hub.list_poison),
         ("durable_poison_get", message, "GET", hub.get_poison),
         ("durable_poison_requeue", f"{message}/requeue", "POST", hub.requeue_poison),

@@ -5,6 +5,7 @@ Below `/{routePrefix}/`:
 
     GET    durabletask/hub                                  instances by status, queues,
                                                             recent failures, orchestrators
+    GET    durabletask/registry                             registered orchestrators, ...
     GET    durabletask/poison                               the first 32 of each poison queue
     GET    durabletask/poison/{queue}/{messageId}           one message, its whole body
     POST   durabletask/poison/{queue}/{messageId}/requeue   back to its queue
@@ -81,6 +82,19 @@ async def overview(engine: Engine, request: func.HttpRequest) -> func.HttpRespon
             ],
             "orchestrators": sorted(engine.registry.orchestrators),
             "generatedAt": iso(datetime.now(UTC)),
+        }
+    )
+
+
+@guarded
+async def registered(engine: Engine, request: func.HttpRequest) -> func.HttpResponse:
+    """What the app registers (no storage call: the start form and the list's filter)."""
+    registry = engine.registry
+    return answer(
+        {
+            "orchestrators": sorted(registry.orchestrators),
+            "activities": sorted(registry.activities),
+            "entities": sorted(registry.entities),
         }
     )
 
