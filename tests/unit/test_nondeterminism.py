@@ -11,6 +11,12 @@ from orchestration.core import (
     Replayer,
     execute,
 )
+from orchestration.core.errors import (
+    CODE_RETURNED,
+    CODE_STILL_WAITING,
+    non_determinism_message,
+    non_determinism_parts,
+)
 from tests.unit.factories import (
     at,
     completed,
@@ -165,3 +171,36 @@ def test_replayer_reports_a_different_ending() -> None:
     instance_id, history = _record_run()
     report = Replayer({"order": order_v3}).replay(instance_id, history)
     assert not report.is_deterministic
+
+
+def test_the_dashboard_reads_step_history_and_code_back_from_each_message() -> None:
+    def renamed(ctx: Context) -> Any:
+        yield ctx.call_activity("reserve")
+        yield ctx.call_activity("take_payment")
+        return "done"
+
+    def shortened(ctx: Context) -> Any:
+        yield ctx.call_activity("reserve")
+        return "done early"
+
+    for code, expected in (
+        (renamed, "call_activity('take_payment')"),
+        (shortened, CODE_RETURNED),
+    ):
+        result = execute(code, "i", HISTORY, NEW)
+        assert result.failure is not None
+        parts = non_determinism_parts(result.failure.message)
+        assert parts is not None
+        assert parts["step"] == 1
+        assert parts["history"] == "call_activity('charge')"
+        assert parts["code"] == expected
+        assert parts["orchestrator"] == result.failure.message.split("'")[1]
+    message = non_determinism_message("wf", 3, None, "the orchestration ended", CODE_STILL_WAITING)
+    assert non_determinism_parts(message) == {
+        "orchestrator": "wf",
+        "step": None,
+        "episode": 3,
+        "history": "the orchestration ended",
+        "code": CODE_STILL_WAITING,
+    }
+    assert non_determinism_parts("ValueError: Non-deterministic? no") is None
