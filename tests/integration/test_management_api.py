@@ -604,9 +604,10 @@ def test_the_openapi_document_describes_every_route(host: HostProcess) -> None:
     assert "/durabletask/entities/{entityName}/{entityKey}" in paths
     assert "/v1.0-alpha1/workflows/dapr/{workflowName}/{instanceId}/start" in paths
     assert "/v1.0-beta1/workflows/dapr/{instanceId}/pause" in paths
+    assert "/durabletask/poison/{queue}/{messageId}/requeue" in paths
     # the 7 instance paths again behind link codes, the 7 Dapr paths in two older versions,
-    # and Dapr 1.10's two alpha forms
-    assert len(paths) == 17 + 2 + 7 + 2 * 7 + 2
+    # Dapr 1.10's two alpha forms, and the hub's 5 (overview, registry, poison queues)
+    assert len(paths) == 17 + 2 + 7 + 2 * 7 + 2 + 5
 
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))

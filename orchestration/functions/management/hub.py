@@ -33,6 +33,7 @@ RECENT_WINDOW = timedelta(hours=24)
 _FAILURES_SCANNED = 500
 BODY_PREVIEW_CHARS = 2_000
 Status = OrchestrationRuntimeStatus
+_PAST = {"requeue": "requeued", "discard": "discarded"}
 
 
 async def _poison_queues(engine: Engine) -> PoisonQueues:
@@ -160,7 +161,7 @@ async def _one(engine: Engine, request: func.HttpRequest, verb: str) -> func.Htt
             message = await poison.discard(queue, message_id)
     except PoisonNotFound:
         return _not_found(queue, message_id)
-    return answer({"id": message.id, "queue": queue, verb + "d": True})
+    return answer({"id": message.id, "queue": queue, _PAST[verb]: True})
 
 
 @guarded

@@ -45,6 +45,8 @@ _ANY_JSON = {"description": "Any JSON value", "nullable": True}
 _JSON_ANY = {"application/json": {"schema": _ANY_JSON}}
 _ENTITY_NAME = _path_param("entityName", 128, "The entity's name.")
 _ENTITY_KEY = _path_param("entityKey", MAX_INSTANCE_ID_LENGTH - 130, "The entity's key.")
+_POISON_QUEUE = _path_param("queue", 63, "An engine queue of the hub (control, workitems, starts).")
+_MESSAGE_ID = _path_param("messageId", 64, "The message id, as the listing gives it.")
 _JSON_BODY = {"required": False, "content": {"application/json": {"schema": _ANY_JSON}}}
 _CHECK_STATUS = {
     "description": "Started: the check-status payload (management URLs).",
@@ -214,6 +216,7 @@ def document(route_prefix: str) -> dict[str, Any]:
                 [
                     *_FILTERS,
                     _query("instanceIdPrefix", {"type": "string"}, "Ids starting with this."),
+                    _query("name", {"type": "string", "maxLength": 128}, "Orchestrator name."),
                     _query("showInput", _BOOL, "Include inputs (default true)."),
                     _query(
                         "top",
@@ -327,6 +330,62 @@ def document(route_prefix: str) -> dict[str, Any]:
                 ],
                 _JSON_BODY,
             ),
+        },
+        "/durabletask/hub": {
+            "get": _operation(
+                "The task hub at a glance: instances by status, queue and poison depths, "
+                "recent failures, registered orchestrators",
+                {"200": {"description": "The overview", "content": _JSON_ANY}},
+                [],
+                tag="Hub",
+            )
+        },
+        "/durabletask/registry": {
+            "get": _operation(
+                "The orchestrators, activities and entities the app registers",
+                {"200": {"description": "Names by kind", "content": _JSON_ANY}},
+                [],
+                tag="Hub",
+            )
+        },
+        "/durabletask/poison": {
+            "get": _operation(
+                "The first 32 messages of each poison queue, with why each was moved there",
+                {"200": {"description": "Poison queues", "content": _JSON_ANY}},
+                [],
+                tag="Hub",
+            )
+        },
+        "/durabletask/poison/{queue}/{messageId}": {
+            "get": _operation(
+                "One poison message with its whole body",
+                {
+                    "200": {"description": "The message", "content": _JSON_ANY},
+                    "404": _error("No such queue or message"),
+                },
+                [_POISON_QUEUE, _MESSAGE_ID],
+                tag="Hub",
+            ),
+            "delete": _operation(
+                "Discard one poison message",
+                {
+                    "200": {"description": "Discarded", "content": _JSON_ANY},
+                    "404": _error("No such queue or message"),
+                },
+                [_POISON_QUEUE, _MESSAGE_ID],
+                tag="Hub",
+            ),
+        },
+        "/durabletask/poison/{queue}/{messageId}/requeue": {
+            "post": _operation(
+                "Put one poison message back on its queue",
+                {
+                    "200": {"description": "Requeued", "content": _JSON_ANY},
+                    "404": _error("No such queue or message"),
+                },
+                [_POISON_QUEUE, _MESSAGE_ID],
+                tag="Hub",
+            )
         },
         "/v1.0/workflows/dapr/{workflowName}/start": {
             "post": _operation(
