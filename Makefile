@@ -6,7 +6,7 @@ PORT ?= 7071
 # WORKERS=N runs N host worker processes (default: FUNCTIONS_WORKER_PROCESS_COUNT, else 1).
 WORKERS ?=
 
-.PHONY: setup run test unit integration lint bench replay-bench clean chaos fan-out soak
+.PHONY: setup browser run test unit integration lint bench replay-bench clean chaos fan-out soak screenshots
 
 setup: $(VENV)/.setup-stamp node_modules/.setup-stamp
 
@@ -20,16 +20,25 @@ node_modules/.setup-stamp: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The dashboard's browser tests drive Debian's Chromium (test tools' own browser downloads do
+# not work on these machines): installed once, as root or through sudo.
+CHROMIUM ?= /usr/bin/chromium
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+browser:
+	@test -x $(CHROMIUM) || $(APT_GET) install -y -qq chromium >/dev/null \
+		|| { $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM) || { echo "could not install Chromium at $(CHROMIUM)"; exit 1; }
+
 run: setup
 	$(PY) -m orchestration host --app-dir . --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q
 
 unit: setup
 	$(PY) -m pytest -q tests/unit
 
-integration: setup
+integration: setup browser
 	$(PY) -m pytest -q tests/integration
 
 lint: setup
@@ -57,6 +66,10 @@ soak: setup
 # (make test runs it at 20,000); ~3-4 minutes here.
 fan-out: setup
 	ORCHESTRATION_WIDE_FAN_OUT=100000 $(PY) -m pytest -q -s tests/integration/test_wide_fan_out.py
+
+# The README's dashboard pictures, from a run of the bundled workflows (docs/dashboard-*.png).
+screenshots: setup browser
+	$(PY) scripts/dashboard_screenshots.py
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache
