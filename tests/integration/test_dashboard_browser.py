@@ -5,22 +5,17 @@ raising an event that completes a waiting instance, terminate, purge, start, the
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orchestration.core.status import OrchestrationRuntimeStatus
-from orchestration.storage.hub import TaskHub
-from orchestration.storage.state import InstanceState, state_row
+from bench.dashboard_bench import seed
 from tests.conftest import TEST_FUNCTION_KEY, Storage, launch_host
 from tests.integration.test_workflows import APP_DIR, Workflows, http
 
@@ -274,34 +269,8 @@ def test_readable_at_400_percent_zoom(browser: Any, hub: Hub) -> None:
         context.close()
 
 
-async def _seed(hub: Hub, count: int) -> None:
-    task_hub = TaskHub.from_connection_string(hub.connection_string, hub.hub)
-    slots = asyncio.Semaphore(64)
-    created = datetime(2026, 1, 1, tzinfo=UTC)
-
-    async def one(index: int) -> None:
-        state = InstanceState(
-            instance_id=f"seeded-{index:05d}",
-            name="seeded_orchestrator",
-            status=OrchestrationRuntimeStatus.Completed,
-            created_at=created + timedelta(seconds=index),
-            updated_at=created + timedelta(seconds=index + 1),
-        )
-        async with slots:
-            row = await state_row(state, task_hub.payloads)
-            await task_hub.tables.upsert(task_hub.names.instances_table, row, mode="replace")
-
-    try:
-        await task_hub.create_if_not_exists()
-        await asyncio.gather(*(one(i) for i in range(count)))
-    finally:
-        await task_hub.close()
-
-
 def test_a_hub_of_ten_thousand_lists_one_page_at_a_time(page: Any, hub: Hub) -> None:
-    # Playwright's sync API runs an event loop in this thread: seed from another.
-    with ThreadPoolExecutor(1) as seeder:
-        seeder.submit(asyncio.run, _seed(hub, SEEDED)).result()
+    seed(hub.connection_string, hub.hub, SEEDED)
     sign_in(page, hub)
     asked: list[str] = []
     page.on(
