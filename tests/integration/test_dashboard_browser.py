@@ -1,27 +1,40 @@
 """The dashboard in a real headless Chromium (Debian's, driven by Playwright) against the
 local host and Azurite: sign-in, the list and its filters, an instance and its timeline,
 raising an event that completes a waiting instance, terminate, purge, start, the keyboard,
-400 % zoom, and a hub of 10,000 instances listed one page at a time."""
+400 % zoom, sub-orchestration links, large payloads, a non-determinism failure, poison
+messages, and a hub of 10,000 instances listed one page at a time."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import playwright.sync_api as playwright_api
 import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueClient
 
 from bench.dashboard_bench import seed
+from orchestration.core.errors import non_determinism_message
+from orchestration.core.history import FailureDetails
+from orchestration.core.status import OrchestrationRuntimeStatus
+from orchestration.storage.hub import TaskHub
+from orchestration.storage.names import HubNames
+from orchestration.storage.state import InstanceState, state_row
 from tests.conftest import TEST_FUNCTION_KEY, Storage, launch_host
 from tests.integration.test_workflows import APP_DIR, Workflows, http
 
 pytestmark = pytest.mark.integration
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 PAGE = "/api/durabletask/dashboard/"
 # Chromium's own connections fail on a closed network; these flags keep it quiet and quick.
@@ -298,3 +311,103 @@ def test_a_hub_of_ten_thousand_lists_one_page_at_a_time(page: Any, hub: Hub) -> 
     print(
         f"\nlist page in the browser {listed * 1000:.0f} ms; one API page {one_page * 1000:.0f} ms"
     )
+
+
+def test_sub_orchestrations_and_their_parent_link_both_ways(page: Any, hub: Hub) -> None:
+    parent_id = f"batch-{uuid.uuid4().hex[:8]}"
+    hub.start_with_id("process_batch", parent_id, {"items": ["Oslo", "Lima"]})
+    sign_in(page, hub, f"#/instance/{parent_id}")
+    expect(page.locator("#instance-status")).to_contain_text("Completed", timeout=20_000)
+    children = page.locator(".gantt .row.kind-sub-orchestration a")
+    expect(children).to_have_count(2)
+    children.first.click()
+    expect(page.locator("#instance-id")).to_have_text(f"{parent_id}:item-0")
+    page.locator(".facts a", has_text=parent_id).click()
+    expect(page.locator("#instance-id")).to_have_text(parent_id)
+
+
+def test_suspend_and_resume(page: Any, hub: Hub) -> None:
+    instance_id = f"pause-{uuid.uuid4().hex[:8]}"
+    hub.start_with_id("approval_workflow", instance_id, {"subject": "a plant"})
+    hub.wait_custom_status(instance_id, {"stage": "awaiting approval"})
+    sign_in(page, hub, f"#/instance/{instance_id}")
+    page.locator("[data-action=suspend]").click()
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#instance-status")).to_contain_text("Suspended", timeout=20_000)
+    page.locator("[data-action=resume]").click()
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#instance-status")).to_contain_text("Running", timeout=20_000)
+
+
+def test_a_large_input_is_cut_and_downloads_whole(page: Any, hub: Hub) -> None:
+    instance_id = f"large-{uuid.uuid4().hex[:8]}"
+    padding = "x" * 40_000
+    hub.start_with_id("process_batch", instance_id, {"items": ["Oslo"], "padding": padding})
+    sign_in(page, hub, f"#/instance/{instance_id}")
+    expect(page.locator(".payload .truncated")).to_contain_text("Showing the first")
+    shown = page.locator(".payload pre").first.inner_text()
+    assert len(shown) <= 10_000
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download input").click()
+    saved = Path(download.value.path()).read_text()
+    assert json.loads(saved) == {"items": ["Oslo"], "padding": padding}
+
+
+def test_a_non_determinism_failure_shows_both_actions(page: Any, hub: Hub) -> None:
+    instance_id = f"changed-{uuid.uuid4().hex[:8]}"
+    message = non_determinism_message(
+        "order_process", 0, 4, "call_activity('charge_payment')", "call_activity('bill')"
+    )
+    failure = FailureDetails("NonDeterminismError", message, "Traceback (most recent call last)")
+    with ThreadPoolExecutor(1) as writer:
+        writer.submit(asyncio.run, _write_failed(hub, instance_id, failure)).result()
+    sign_in(page, hub, f"#/instance/{instance_id}")
+    box = page.locator(".nondeterminism")
+    expect(box).to_contain_text("step 4")
+    cells = box.locator("td").all_inner_texts()
+    assert cells == ["call_activity('charge_payment')", "call_activity('bill')"]
+    expect(page.locator("pre.stack")).to_contain_text("Traceback")
+
+
+async def _write_failed(hub: Hub, instance_id: str, failure: FailureDetails) -> None:
+    task_hub = TaskHub.from_connection_string(hub.connection_string, hub.hub)
+    now = datetime.now(UTC)
+    state = InstanceState(
+        instance_id=instance_id,
+        name="order_process",
+        status=OrchestrationRuntimeStatus.Failed,
+        created_at=now,
+        updated_at=now,
+        failure=failure,
+    )
+    try:
+        row = await state_row(state, task_hub.payloads)
+        await task_hub.tables.upsert(task_hub.names.instances_table, row, mode="replace")
+    finally:
+        await task_hub.close()
+
+
+def test_poison_messages_are_requeued_and_discarded_from_the_page(page: Any, hub: Hub) -> None:
+    names = HubNames(hub.hub)
+    starts = names.starts_queue
+    instance_id = f"from-poison-{uuid.uuid4().hex[:8]}"
+    start = json.dumps({"name": "hello_sequence", "instanceId": instance_id})
+    queue = QueueClient.from_connection_string(hub.connection_string, f"{starts}-poison")
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+    queue.send_message(json.dumps({"reason": "put here by a test", "body": start}))
+    queue.send_message(json.dumps({"reason": "junk", "body": "{not json"}))
+    sign_in(page, hub, "#/poison")
+    rows = page.locator(".poison-table tr[data-message]")
+    expect(rows).to_have_count(2)
+    expect(page.locator(".poison")).to_contain_text("put here by a test")
+    page.locator("tr[data-message]", has_text="junk").locator("[data-action=discard]").click()
+    page.locator("#confirm-ok").click()
+    expect(rows).to_have_count(1)
+    page.locator("tr[data-message]", has_text="put here").locator("[data-action=requeue]").click()
+    page.locator("#confirm-ok").click()
+    expect(rows).to_have_count(0)
+    deadline = time.monotonic() + 30
+    while http("GET", hub.url(f"/api/durabletask/instances/{instance_id}")).status != 200:
+        assert time.monotonic() < deadline, "the requeued start never completed"
+        time.sleep(0.2)
