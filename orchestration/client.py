@@ -116,7 +116,8 @@ class DurableOrchestrationStatus:
         if self.failure is not None and self.runtime_status is OrchestrationRuntimeStatus.Failed:
             # Ours beside DF's string output: the type, message and stack of the failure.
             details = dict(self.failure)
-            parts = non_determinism_parts(str(details.get("message", "")))
+            is_ours = details.get("errorType") == "NonDeterminismError"
+            parts = non_determinism_parts(str(details.get("message", ""))) if is_ours else None
             if parts is not None:
                 details["nonDeterminism"] = parts
             data["failureDetails"] = details

@@ -41,13 +41,9 @@ CODE_RETURNED = "the code has already returned"
 CODE_SCHEDULED_NOTHING = "the code did not schedule anything there"
 CODE_STILL_WAITING = "the code is still waiting"
 _HINT = "Did the orchestrator's code change while this instance was running?"
-_PARTS = re.compile(
-    r"Non-deterministic orchestrator (?P<name>'.*?'|\".*?\")"
-    r"(?: at step (?P<step>-?\d+))? \(episode (?P<episode>\d+)\): "
-    r"history (?:has (?P<history>.+?)(?: at this step)?|says (?P<ended>the orchestration "
-    r"ended)), but (?:the code now asks for (?P<code>.+?)|(?P<plain>the code .+?))\.(?: |$)",
-    re.DOTALL,
-)
+_PREFIX = "Non-deterministic orchestrator "
+_HEAD = re.compile(r"(?P<name>.+?)(?: at step (?P<step>-?\d+))? \(episode (?P<episode>\d+)")
+_MAX_PARSED = 8_192  # longer messages are not ours (descriptions are short)
 
 
 def non_determinism_message(
@@ -67,17 +63,38 @@ def non_determinism_message(
 
 
 def non_determinism_parts(message: str) -> dict[str, Any] | None:
-    """{step, episode, history, code} of a non-determinism message; None for others."""
-    found = _PARTS.search(message)
-    if found is None:
+    """{orchestrator, step, episode, history, code} of a message `non_determinism_message`
+    wrote; None for any other. Linear in the message: it reads stored failures, which may be
+    anything a user's exception said."""
+    if len(message) > _MAX_PARSED or not message.startswith(_PREFIX):
         return None
-    step = found.group("step")
+    head, found, said = message[len(_PREFIX) :].partition("): ")
+    parts = _HEAD.fullmatch(head) if found and len(head) < 512 else None
+    if parts is None or not said.endswith(f". {_HINT}"):
+        return None
+    said = said.removesuffix(f". {_HINT}")
+    history: str | None = None
+    code: str | None = None
+    for situation in (CODE_RETURNED, CODE_SCHEDULED_NOTHING):
+        tail = f" at this step, but {situation}"
+        if said.startswith("history has ") and said.endswith(tail):
+            history, code = said[len("history has ") : -len(tail)], situation
+    if code is None and said.startswith("history says "):
+        history, found, code = said[len("history says ") :].partition(", but ")
+        code = code if found else None
+    elif code is None and said.startswith("history has "):
+        history, found, code = said[len("history has ") :].partition(", but the code now asks for ")
+        code = code if found else None
+    if not history or not code:
+        return None
+    name = parts.group("name")
+    step = parts.group("step")
     return {
-        "orchestrator": found.group("name")[1:-1],
+        "orchestrator": name[1:-1] if name[:1] in "'\"" and len(name) > 1 else name,
         "step": int(step) if step is not None else None,
-        "episode": int(found.group("episode")),
-        "history": found.group("history") or found.group("ended"),
-        "code": found.group("code") or found.group("plain"),
+        "episode": int(parts.group("episode")),
+        "history": history,
+        "code": code,
     }
 
 

@@ -21,7 +21,9 @@ of the instance's open work, which receivers accept idempotently (rule 2).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -65,6 +67,8 @@ from orchestration.storage.messages import (
 )
 from orchestration.storage.names import (
     HubNames,
+    from_key,
+    odata_datetime,
     odata_string,
     to_key,
     validate_instance_id,
@@ -81,6 +85,7 @@ from orchestration.storage.state import (
 )
 
 MAX_BATCH = 100
+SECRET_TTL = 300.0  # seconds a process trusts its copy of the hub's secret
 # A transaction carries at most 4 MiB; history beyond this many characters (UTF-8 may double
 # them) moves to a blob, leaving the state row and a small pointer row in the transaction.
 MAX_TRANSACTION_HISTORY_CHARS = 1_500_000
@@ -122,7 +127,7 @@ class TaskHub:
         self.payloads = PayloadStore(self.blobs, self.names.payload_container, payload_threshold)
         self.faults = faults or FaultInjector()
         self._created = False
-        self._secret: bytes | None = None
+        self._secret: tuple[float, bytes] | None = None
         self._send_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     @classmethod
@@ -156,10 +161,13 @@ class TaskHub:
         self._created = True
 
     async def secret(self) -> bytes:
-        """The hub's signing secret (read once per process; `storage.links`)."""
-        if self._secret is None:
-            self._secret = await load_hub_secret(self.blobs, self.names.payload_container)
-        return self._secret
+        """The hub's signing secret (`storage.links`), read again after SECRET_TTL so that
+        deleting its blob revokes links and dashboard sessions in every process."""
+        now = time.monotonic()
+        if self._secret is None or now - self._secret[0] > SECRET_TTL:
+            secret = await load_hub_secret(self.blobs, self.names.payload_container)
+            self._secret = (now, secret)
+        return self._secret[1]
 
     async def instance_links(self) -> InstanceLinks:
         """The hub's instance links."""
@@ -572,6 +580,39 @@ class TaskHub:
             if limit is not None and counts.total() >= limit:
                 break
         return counts
+
+    async def recent_failures(
+        self, since: datetime, limit: int, scan_limit: int = 100_000
+    ) -> list[InstanceState]:
+        """The `limit` instances that failed last since `since`, newest first: a scan of the
+        matching rows' id and time only (stopping after `scan_limit`), then `limit` reads."""
+        clause = (
+            f"RowKey eq {odata_string(STATE_ROW)} and RuntimeStatus eq "
+            f"{odata_string(OrchestrationRuntimeStatus.Failed.value)} and "
+            f"LastUpdatedTime ge {odata_datetime(since)}"
+        )
+        newest: list[tuple[datetime, str]] = []
+        scanned = 0
+        async for row in self.tables.query(
+            self.names.instances_table,
+            filter=clause,
+            select=["InstanceId", "LastUpdatedTime"],
+        ):
+            entry = (
+                utc(row["LastUpdatedTime"]),
+                row.get("InstanceId") or from_key(row["PartitionKey"]),
+            )
+            if len(newest) < limit:
+                heapq.heappush(newest, entry)
+            else:
+                heapq.heappushpop(newest, entry)
+            scanned += 1
+            if scanned >= scan_limit:
+                break
+        states = [
+            await self.read_state(instance_id) for _, instance_id in sorted(newest, reverse=True)
+        ]
+        return [state for state in states if state is not None]
 
     # -- messages -----------------------------------------------------------------------
     @property

@@ -6,7 +6,8 @@ of the instance id under a secret kept in the task hub (a blob of the payload co
 created once by whichever process needs it first). The code opens that instance's status,
 events and lifecycle operations; listing, purging by filter and every other instance still
 need a real key. Deleting the secret's blob revokes every link (and every dashboard
-session, `functions.dashboard.sessions`) at once.
+session, `functions.dashboard.sessions`) within five minutes, as each process reads the
+secret again (`TaskHub.secret`).
 """
 
 from __future__ import annotations

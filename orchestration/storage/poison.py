@@ -5,7 +5,10 @@ Two writers fill `<queue>-poison`: the engine's delivery, with an envelope
 which moves a message there unchanged once it has failed `maxDequeueCount` times. Both are
 read here. Queue storage addresses a message only through a receive, and a receive (or a
 peek) sees at most 32 visible messages: the first 32 of each poison queue are listed and can
-be requeued or discarded; more are counted, not listed.
+be requeued or discarded; more are counted, not listed. Requeue and discard receive those
+32 to find one (raising the others' dequeue counts, which nothing reads on a poison queue)
+and make the others visible again at once; a second requeue at the same moment may not see
+a message the first holds, and answers 404.
 """
 
 from __future__ import annotations
@@ -136,8 +139,9 @@ class PoisonQueues:
         return target, read(queue, target, self.max_dequeue_count)
 
     async def requeue(self, queue: str, message_id: str) -> PoisonMessage:
-        """Send the message's original body back to its queue, then delete it here (a crash
-        between the two leaves it in both: the engine ignores a message it already applied)."""
+        """Send the message's original body back to its queue, then delete it here. A crash
+        between the two leaves it in both: control and activity messages carry ids the
+        engine applies once, but a start without an instance id would start twice."""
         received, message = await self._take(queue, message_id)
         await self.hub.queues.send(queue, message.requeue_text)
         await self.hub.queues.delete(f"{queue}-poison", received.id, received.pop_receipt)

@@ -139,7 +139,9 @@ def test_list_filter_open_an_instance_and_see_its_timeline(page: Any, hub: Hub) 
     counted = hub.run("word_count", {"text": "to be or not to be"})
     counted_id = counted.status["instanceId"]
     sign_in(page, hub)
-    expect(page.locator(".cards [data-status=Completed] .count")).not_to_have_text("0")
+    expect(page.locator(".cards [data-status=Completed] .count")).not_to_have_text(
+        "0", timeout=15_000
+    )
     page.get_by_role("link", name="Instances", exact=True).click()
     expect(page.locator("table.instances tbody tr").first).to_be_visible()
     page.fill("input[name=name]", "word_count")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from orchestration.core import (
     DurableOrchestrationContext,
     OrchestrationRuntimeStatus,
@@ -204,3 +206,13 @@ def test_the_dashboard_reads_step_history_and_code_back_from_each_message() -> N
         "code": CODE_STILL_WAITING,
     }
     assert non_determinism_parts("ValueError: Non-deterministic? no") is None
+
+
+@pytest.mark.timeout(10)
+def test_reading_the_parts_back_is_linear_whatever_a_message_holds() -> None:
+    # A user's exception can say anything; stored failures are read on every status.
+    crafted = "Non-deterministic orchestrator 'a' (episode 1): history has x, but the code y"
+    assert non_determinism_parts(crafted * 250) is None  # 19 KB: once minutes of backtracking
+    assert non_determinism_parts("Non-deterministic orchestrator " + "a at step 1" * 40) is None
+    real = non_determinism_message("wf", 1, 2, "call_activity('a')", "call_activity('b')")
+    assert non_determinism_parts(real + " and more") is None

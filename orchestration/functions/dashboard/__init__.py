@@ -93,10 +93,13 @@ def register(app: DFApp, engine: Engine, level: func.AuthLevel, routes: Sequence
         asset = (req.route_params.get("asset") or "").strip("/") or "index.html"
         path = urlsplit(req.url).path
         if asset == "index.html" and not path.endswith("/") and not path.endswith(".html"):
-            # Relative asset URLs need the trailing slash.
-            parts = urlsplit(req.url)
-            target = urlunsplit(("", "", parts.path + "/", parts.query, ""))
-            return func.HttpResponse(status_code=308, headers={"Location": target})
+            # Relative asset URLs need the trailing slash. A relative Location keeps working
+            # behind a proxy that rewrites the path's front.
+            target = path.rsplit("/", 1)[-1] + "/"
+            query = urlsplit(req.url).query
+            return func.HttpResponse(
+                status_code=308, headers={"Location": target + (f"?{query}" if query else "")}
+            )
         body = files.get(asset)
         if body is None:
             return error(404, "Not found", f"The dashboard has no file {asset!r}.")
@@ -132,7 +135,9 @@ def register(app: DFApp, engine: Engine, level: func.AuthLevel, routes: Sequence
         except SessionError as failure:
             return error(401, "Unauthorized", str(failure))
         parts = urlsplit(req.url)
-        rest = parts.path.split(API_MARKER, 1)[1] if API_MARKER in parts.path else ""
+        # Azure routes without regard to case: find the marker the same way.
+        at = parts.path.lower().find(API_MARKER)
+        rest = parts.path[at + len(API_MARKER) :] if at >= 0 else ""
         segments = [unquote(s) for s in rest.split("/")] if rest else []
         found = table.match(req.method.upper(), segments)
         if found is None:
@@ -145,15 +150,8 @@ def register(app: DFApp, engine: Engine, level: func.AuthLevel, routes: Sequence
             )
         handler, params = found
         # The handler sees the request as the management route's (its URLs point there).
-        plain = urlunsplit(
-            (
-                parts.scheme,
-                parts.netloc,
-                parts.path.replace("/dashboard-api/", "/", 1),
-                parts.query,
-                "",
-            )
-        )
+        plain_path = parts.path[:at] + "/" + rest if at >= 0 else parts.path
+        plain = urlunsplit((parts.scheme, parts.netloc, plain_path, parts.query, ""))
         headers = {k: v for k, v in req.headers.items() if k.lower() != SESSION_HEADER}
         inner = func.HttpRequest(
             method=req.method,

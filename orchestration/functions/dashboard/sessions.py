@@ -4,8 +4,10 @@ A browser cannot put a key in a header when it opens a page, and a key in a URL 
 logs. So the dashboard's page asks for the key once, sends it in `x-functions-key` to the
 session route (which the host guards like the rest of the management API) and gets back a
 token: an expiry time and a random id, signed with HMAC-SHA256 under the task hub's secret
-(`storage.links`). The page keeps the token in the tab's memory and sends it in a header on
-each call; the key itself is never stored. Deleting the hub's secret ends every session.
+(`storage.links`). The page keeps the token in the tab's sessionStorage and sends it in a
+header on each call; the key itself is never stored. Deleting the hub's secret ends every
+session within five minutes (processes read it again); rotating a key does not end the
+sessions it opened, which is why they are short (`dashboard.sessionMinutes`, 60).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ Below `/{routePrefix}/`:
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,6 @@ import azure.functions as func
 
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.management.common import answer, error, guarded, iso, route_value
-from orchestration.instance_query import instance_filter
 from orchestration.storage.poison import PoisonMessage, PoisonNotFound, PoisonQueues
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 COUNT_LIMIT = 100_000  # past this the overview says "at least" rather than scan on
 RECENT_FAILURES = 10
 RECENT_WINDOW = timedelta(hours=24)
-_FAILURES_SCANNED = 500
 BODY_PREVIEW_CHARS = 2_000
 Status = OrchestrationRuntimeStatus
 _PAST = {"requeue": "requeued", "discard": "discarded"}
@@ -41,50 +41,62 @@ async def _poison_queues(engine: Engine) -> PoisonQueues:
     return PoisonQueues(hub, engine.settings.max_dequeue_count)
 
 
-@guarded
-async def overview(engine: Engine, request: func.HttpRequest) -> func.HttpResponse:
+@dataclass
+class _Cached:
+    at: float
+    document: dict[str, Any]
+
+
+# Per process and task hub: every open dashboard refreshes the overview, and its counts are a
+# scan; within this many seconds they share one.
+OVERVIEW_TTL = 2.0
+_overviews: dict[str, _Cached] = {}
+
+
+async def _overview(engine: Engine) -> dict[str, Any]:
     hub = (await engine.runtime()).hub
     counts = await hub.count_by_status(limit=COUNT_LIMIT)
     depths = await hub.queue_depths()
-    since = datetime.now(UTC) - RECENT_WINDOW
-    failed: list[Any] = []
-    recent_filter = instance_filter(
-        runtime_status=[OrchestrationRuntimeStatus.Failed], updated_from=since
+    failed = await hub.recent_failures(
+        datetime.now(UTC) - RECENT_WINDOW, RECENT_FAILURES, scan_limit=COUNT_LIMIT
     )
-    async for state in hub.iterate_states(recent_filter):
-        failed.append(state)
-        if len(failed) >= _FAILURES_SCANNED:
-            break
-    failed.sort(key=lambda state: state.updated_at, reverse=True)
     total = counts.total()
-    return answer(
-        {
-            "taskHub": hub.names.hub,
-            "instances": {status.value: counts.get(status.value, 0) for status in Status},
-            "totalInstances": total,
-            "countsComplete": total < COUNT_LIMIT,
-            "queues": [
-                {
-                    "name": queue,
-                    "messages": depths.get(queue),
-                    "poisonQueue": f"{queue}-poison",
-                    "poisonMessages": depths.get(f"{queue}-poison") or 0,
-                }
-                for queue in hub.engine_queues
-            ],
-            "recentFailures": [
-                {
-                    "instanceId": state.instance_id,
-                    "name": state.name,
-                    "lastUpdatedTime": iso(state.updated_at),
-                    "failure": state.failure.describe() if state.failure else None,
-                }
-                for state in failed[:RECENT_FAILURES]
-            ],
-            "orchestrators": sorted(engine.registry.orchestrators),
-            "generatedAt": iso(datetime.now(UTC)),
-        }
-    )
+    return {
+        "taskHub": hub.names.hub,
+        "instances": {status.value: counts.get(status.value, 0) for status in Status},
+        "totalInstances": total,
+        "countsComplete": total < COUNT_LIMIT,
+        "queues": [
+            {
+                "name": queue,
+                "messages": depths.get(queue),
+                "poisonQueue": f"{queue}-poison",
+                "poisonMessages": depths.get(f"{queue}-poison") or 0,
+            }
+            for queue in hub.engine_queues
+        ],
+        "recentFailures": [
+            {
+                "instanceId": state.instance_id,
+                "name": state.name,
+                "lastUpdatedTime": iso(state.updated_at),
+                "failure": state.failure.describe() if state.failure else None,
+            }
+            for state in failed
+        ],
+        "orchestrators": sorted(engine.registry.orchestrators),
+        "generatedAt": iso(datetime.now(UTC)),
+    }
+
+
+@guarded
+async def overview(engine: Engine, request: func.HttpRequest) -> func.HttpResponse:
+    key = engine.settings.hub_name.lower()
+    cached = _overviews.get(key)
+    if cached is None or time.monotonic() - cached.at > OVERVIEW_TTL:
+        cached = _Cached(time.monotonic(), await _overview(engine))
+        _overviews[key] = cached
+    return answer(cached.document)
 
 
 @guarded

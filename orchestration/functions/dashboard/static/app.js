@@ -221,25 +221,34 @@ async function enter() {
 }
 
 // -- auto-refresh -------------------------------------------------------------------------
+// One refresh at a time: the next is scheduled only when the last has answered, so a slow
+// hub never piles up calls.
+let refreshRound = 0;
+
 function stopRefresh() {
-  if (refreshTimer) clearInterval(refreshTimer);
+  if (refreshTimer) clearTimeout(refreshTimer);
   refreshTimer = null;
   refresher = null;
+  refreshRound += 1;
 }
 
 function startRefresh(fn) {
   stopRefresh();
   refresher = fn;
-  refreshTimer = setInterval(async () => {
+  const round = refreshRound;
+  const tick = async () => {
     const auto = document.getElementById("auto-refresh");
-    if (!auto.checked || document.hidden || document.getElementById("confirm").open) return;
-    if (!refresher) return;
-    try {
-      await refresher();
-    } catch (error) {
-      failure(error);
+    const idle = document.hidden || document.getElementById("confirm").open;
+    if (auto.checked && !idle && refresher) {
+      try {
+        await refresher();
+      } catch (error) {
+        failure(error);
+      }
     }
-  }, REFRESH_MS);
+    if (round === refreshRound) refreshTimer = setTimeout(tick, REFRESH_MS);
+  };
+  refreshTimer = setTimeout(tick, REFRESH_MS);
 }
 
 // -- overview -----------------------------------------------------------------------------
@@ -737,8 +746,14 @@ function historyTable(events) {
 
 async function instance(id) {
   let tab = "timeline";
+  let shown = null; // lastUpdatedTime and status of what is on screen
   const region = h("div", { class: "instance" });
   append(clear(main), [region]);
+  const changed = async () => {
+    // A light read first: the whole history is fetched again only when the instance moved.
+    const { body } = await call("GET", ["durabletask", "instances", id], { query: { showInput: "false" } });
+    return shown !== `${body.lastUpdatedTime}|${body.runtimeStatus}`;
+  };
   const render = async () => {
     let status;
     try {
@@ -757,6 +772,7 @@ async function instance(id) {
       }
       throw error;
     }
+    shown = `${status.lastUpdatedTime}|${status.runtimeStatus}`;
     const events = status.historyEvents || [];
     const started = events.find((e) => e.EventType === "ExecutionStarted");
     const parent = started && (started.Parent || started.ParentInstance);
@@ -857,10 +873,14 @@ async function instance(id) {
       section(`History (${events.length} events)`, tabs, panel),
     ]);
     showTab(tab);
+    // Finished instances do not change by themselves; an action (rewind, restart) re-renders.
     if (TERMINAL.has(status.runtimeStatus)) stopRefresh();
+    else if (!refresher) startRefresh(poll);
+  };
+  const poll = async () => {
+    if (await changed()) await render();
   };
   await render();
-  startRefresh(render);
 }
 
 // -- start --------------------------------------------------------------------------------
