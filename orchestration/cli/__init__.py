@@ -33,12 +33,21 @@ def _parser() -> argparse.ArgumentParser:
         "--no-azurite", action="store_true", help="never start Azurite, even if none runs"
     )
     host.add_argument(
+        "--install-azurite",
+        action="store_true",
+        help="when Azurite is needed but not installed, npm install it into the app's folder",
+    )
+    host.add_argument(
         "--extension",
         action="append",
         default=[],
         metavar="MODULE:FUNCTION",
         help="register a binding extension (repeatable)",
     )
+    from orchestration.cli import doctor, emulator
+
+    emulator.add_parser(commands)
+    doctor.add_parser(commands)
     _add_hub_commands(commands)
     return parser
 
@@ -142,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workers=args.workers,
                 grace=args.grace,
                 start_azurite=not args.no_azurite,
+                install_azurite=args.install_azurite,
                 extensions=tuple(args.extension),
             )
         )
@@ -152,6 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(code)
         return code
+    if args.command == "azurite":
+        from orchestration.cli.emulator import run as emulate
+
+        return emulate(args)
+    if args.command == "doctor":
+        from orchestration.cli.doctor import run as examine
+
+        return examine(args)
     if args.command == "replay-check":
         from orchestration.cli.replay_check import run as check
 

@@ -22,6 +22,8 @@ from orchestration.host.lifetime import dies_with_this_process
 
 DEV_ACCOUNT = DEV_ACCOUNT_NAME
 DEV_KEY = DEV_ACCOUNT_KEY
+# The release the project tests with (3.36 and later need Node 21+).
+AZURITE_VERSION = "3.35.0"
 
 
 class AzuriteError(RuntimeError):
@@ -49,6 +51,46 @@ def connection_string(host: str, blob_port: int, queue_port: int, table_port: in
     return dev_connection_string(host, blob_port, queue_port, table_port)
 
 
+class AzuriteMissing(AzuriteError):
+    """No Azurite is installed where we look; the message says how to get one."""
+
+
+def how_to_get_azurite(app_dir: Path) -> str:
+    """What a user runs to get Azurite, in their own app's folder."""
+    return (
+        "Azurite, the storage emulator, is not installed here (no node_modules/.bin/azurite "
+        f"in {app_dir} or above, none on PATH). Any one of these gets it:\n"
+        f"  cd {app_dir} && npm install azurite@{AZURITE_VERSION}\n"
+        f"  npm install -g azurite@{AZURITE_VERSION}\n"
+        f"  python -m orchestration azurite --install --app-dir {app_dir}"
+        "   (installs it into the app's node_modules and runs it)\n"
+        "or start the host with --install-azurite. It needs Node.js 20 and npm. Or point "
+        "AzureWebJobsStorage at a storage account or an emulator you run yourself."
+    )
+
+
+def install_azurite(app_dir: Path, timeout: float = 300.0) -> Path:
+    """`npm install azurite@AZURITE_VERSION` into `app_dir`'s node_modules; its launcher."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise AzuriteError(
+            "npm is not on PATH: install Node.js 20 (it brings npm), then run this again."
+        )
+    command = [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"]
+    command += ["--prefix", str(app_dir), f"azurite@{AZURITE_VERSION}"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as timed_out:
+        raise AzuriteError(f"npm install azurite took over {timeout:.0f}s") from timed_out
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip()[-2000:]
+        raise AzuriteError(f"npm install azurite@{AZURITE_VERSION} failed:\n{tail}")
+    launcher = app_dir / "node_modules" / ".bin" / "azurite"
+    if not launcher.exists():
+        raise AzuriteError(f"npm install finished, but {launcher} is missing")
+    return launcher
+
+
 def find_azurite(*search_dirs: Path) -> Path:
     """Locate the azurite launcher in node_modules/.bin of the given dirs or their parents."""
     candidates: list[Path] = []
@@ -62,9 +104,7 @@ def find_azurite(*search_dirs: Path) -> Path:
     on_path = shutil.which("azurite")
     if on_path:
         return Path(on_path)
-    raise AzuriteError(
-        "azurite not found in node_modules/.bin or on PATH; run `make setup` (npm install)"
-    )
+    raise AzuriteMissing(how_to_get_azurite(search_dirs[0] if search_dirs else Path.cwd()))
 
 
 @dataclass
@@ -95,6 +135,10 @@ class Azurite:
     def pid(self) -> int | None:
         """The process id while running."""
         return self._process.pid if self._process else None
+
+    def exit_code(self) -> int | None:
+        """The process's exit code once it has exited by itself; None while it runs."""
+        return self._process.poll() if self._process is not None else None
 
     def start(self, timeout: float = 30.0) -> Azurite:
         """Start Azurite and wait until its three services accept connections."""

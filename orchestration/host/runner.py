@@ -21,7 +21,15 @@ from orchestration.host.app_loader import (
     import_app_module,
     index_app,
 )
-from orchestration.host.azurite import Azurite, AzuriteError, is_listening
+from orchestration.host.azurite import (
+    AZURITE_VERSION,
+    Azurite,
+    AzuriteError,
+    AzuriteMissing,
+    find_azurite,
+    install_azurite,
+    is_listening,
+)
 from orchestration.host.bindings import (
     BindingConfigError,
     BindingRegistry,
@@ -72,6 +80,7 @@ class HostConfig:
     grace: float = 30.0
     """Seconds in-flight invocations get on shutdown."""
     start_azurite: bool = True
+    install_azurite: bool = False  # --install-azurite: npm install it when missing
     extensions: tuple[str, ...] = ()
     """`module:function` binding extensions to register (besides entry points and settings)."""
     reuse_port: bool = False
@@ -87,9 +96,11 @@ def host_id_for(app_dir: Path, settings: dict[str, str]) -> str:
     return f"local-{digest[:26]}"
 
 
-def ensure_azurite(app_dir: Path) -> Azurite | None:
+def ensure_azurite(app_dir: Path, install: bool = False) -> Azurite | None:
     """Start Azurite under DIR/.azurite when AzureWebJobsStorage points at loopback and
-    nothing listens there; return it (the caller stops it) or None when not needed."""
+    nothing listens there; return it (the caller stops it) or None when not needed. With
+    `install`, a missing Azurite is first installed into DIR/node_modules. A connection
+    string that names a real account (not loopback) is never touched."""
     conn = os.environ.get(STORAGE_SETTING)
     if not conn:
         return None
@@ -109,7 +120,22 @@ def ensure_azurite(app_dir: Path) -> Azurite | None:
             "so another program holds them. Stop it or point the setting elsewhere."
         )
     access_log = os.environ.get("AZURITE_ACCESS_LOG") == "1"
-    azurite = Azurite(app_dir / ".azurite", host, blob, queue, table, access_log=access_log)
+    try:
+        executable = find_azurite(app_dir)
+    except AzuriteMissing as missing:
+        if not install:
+            raise HostStartupError(
+                f"{STORAGE_SETTING} points at {host} ports {blob}/{queue}/{table}, where "
+                f"nothing listens. {missing}"
+            ) from missing
+        log.info("Installing Azurite %s into %s/node_modules", AZURITE_VERSION, app_dir)
+        try:
+            executable = install_azurite(app_dir)
+        except AzuriteError as err:
+            raise HostStartupError(str(err)) from err
+    azurite = Azurite(
+        app_dir / ".azurite", host, blob, queue, table, executable, access_log=access_log
+    )
     try:
         azurite.start()
     except AzuriteError as err:

@@ -128,7 +128,7 @@ def run_host(config: HostConfig) -> int:
         prepare_environment(app_dir)
         count = config.workers or int(os.environ.get(WORKER_COUNT_SETTING) or 1)
         if config.start_azurite:
-            azurite = ensure_azurite(app_dir)
+            azurite = ensure_azurite(app_dir, install=config.install_azurite)
         if count <= 1:
             event_loop.run(FunctionHost(config).run_until_signal())
             return 0

@@ -1,0 +1,86 @@
+"""`python -m orchestration azurite`: run the storage emulator for an app, installing it first
+when asked (`--install`), on the development storage ports `UseDevelopmentStorage=true` means.
+
+For a user whose app is not this repository: their folder has no `make setup`, and the host
+starts Azurite only when one is installed. This command installs it into the app's own
+`node_modules` (npm, Node.js 20) and runs it in the foreground, data in `.azurite/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+
+from orchestration.host.azurite import (
+    AZURITE_VERSION,
+    Azurite,
+    AzuriteError,
+    AzuriteMissing,
+    find_azurite,
+    install_azurite,
+    is_listening,
+)
+
+DEV_PORTS = (10000, 10001, 10002)  # blob, queue, table: UseDevelopmentStorage=true's
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    emulator = commands.add_parser(
+        "azurite",
+        help="run Azurite (the storage emulator) for an app; --install gets it first",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    emulator.add_argument("--app-dir", type=Path, default=Path("."), help="the app's folder")
+    emulator.add_argument(
+        "--install",
+        action="store_true",
+        help=f"npm install azurite@{AZURITE_VERSION} into the app's node_modules when missing",
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    app_dir = Path(args.app_dir).resolve()
+    host = str(args.host)
+    if any(is_listening(host, port) for port in DEV_PORTS):
+        print(f"Something already listens on {host} ports 10000-10002: storage is there.")
+        return 0
+    try:
+        executable = find_azurite(app_dir)
+    except AzuriteMissing as missing:
+        if not args.install:
+            print(str(missing))
+            return 2
+        print(f"Installing azurite@{AZURITE_VERSION} into {app_dir / 'node_modules'} ...")
+        try:
+            executable = install_azurite(app_dir)
+        except AzuriteError as failure:
+            print(str(failure))
+            return 1
+    blob, queue, table = DEV_PORTS
+    azurite = Azurite(app_dir / ".azurite", host, blob, queue, table, executable)
+    try:
+        azurite.start()
+    except AzuriteError as failure:
+        print(str(failure))
+        return 1
+    print(
+        f"Azurite (pid {azurite.pid}) serves {host} ports {blob}/{queue}/{table}, data in "
+        f"{azurite.location}; AzureWebJobsStorage=UseDevelopmentStorage=true reaches it. "
+        "Ctrl-C stops it.",
+        flush=True,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            code = azurite.exit_code()
+            if code is not None:
+                print(f"Azurite exited with code {code}")
+                return 1
+    finally:
+        azurite.stop()
+    return 0
