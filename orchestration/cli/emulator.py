@@ -39,13 +39,23 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"npm install azurite@{AZURITE_VERSION} into the app's node_modules when missing",
     )
     emulator.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    emulator.add_argument(
+        "--ports",
+        default=",".join(map(str, DEV_PORTS)),
+        help="blob,queue,table ports (default 10000,10001,10002: UseDevelopmentStorage's)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     app_dir = Path(args.app_dir).resolve()
     host = str(args.host)
-    if any(is_listening(host, port) for port in DEV_PORTS):
-        print(f"Something already listens on {host} ports 10000-10002: storage is there.")
+    try:
+        blob, queue, table = (int(port) for port in str(args.ports).split(","))
+    except ValueError:
+        print("--ports takes three numbers: blob,queue,table")
+        return 2
+    if any(is_listening(host, port) for port in (blob, queue, table)):
+        print(f"Something already listens on {host} ports {blob}/{queue}/{table}.")
         return 0
     try:
         executable = find_azurite(app_dir)
@@ -59,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
         except AzuriteError as failure:
             print(str(failure))
             return 1
-    blob, queue, table = DEV_PORTS
     azurite = Azurite(app_dir / ".azurite", host, blob, queue, table, executable)
     try:
         azurite.start()
@@ -68,8 +77,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(
         f"Azurite (pid {azurite.pid}) serves {host} ports {blob}/{queue}/{table}, data in "
-        f"{azurite.location}; AzureWebJobsStorage=UseDevelopmentStorage=true reaches it. "
-        "Ctrl-C stops it.",
+        f"{azurite.location}"
+        + (
+            "; AzureWebJobsStorage=UseDevelopmentStorage=true reaches it. "
+            if (blob, queue, table) == DEV_PORTS
+            else ". "
+        )
+        + "Ctrl-C stops it.",
         flush=True,
     )
     stop = threading.Event()

@@ -92,10 +92,10 @@ def install_azurite(app_dir: Path, timeout: float = 300.0) -> Path:
 
 
 def find_azurite(*search_dirs: Path) -> Path:
-    """Locate the azurite launcher in node_modules/.bin of the given dirs or their parents."""
+    """Locate the azurite launcher in node_modules/.bin of the given dirs, the working
+    directory, or their parents; else on PATH."""
     candidates: list[Path] = []
-    package_root = Path(__file__).resolve().parents[2]
-    for start in (*search_dirs, Path.cwd(), package_root):
+    for start in (*search_dirs, Path.cwd()):
         start = start.resolve()
         candidates.extend(d / "node_modules" / ".bin" / "azurite" for d in (start, *start.parents))
     for candidate in candidates:

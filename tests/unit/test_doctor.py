@@ -15,7 +15,7 @@ import pytest
 
 from orchestration.doctor.determinism import check_source
 from orchestration.host import runner
-from orchestration.host.azurite import AzuriteMissing, free_port, how_to_get_azurite
+from orchestration.host.azurite import AzuriteError, AzuriteMissing, free_port, how_to_get_azurite
 from orchestration.host.runner import HostStartupError, ensure_azurite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -257,3 +257,31 @@ def test_the_host_says_how_to_get_azurite_when_none_is_installed(
     # A real account is never touched.
     monkeypatch.setenv("AzureWebJobsStorage", REAL_ACCOUNT)
     assert ensure_azurite(tmp_path) is None
+
+
+def test_install_azurite_installs_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ports = [free_port() for _ in range(3)]
+    monkeypatch.setenv(
+        "AzureWebJobsStorage",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        + "".join(
+            f"{kind}Endpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+            for kind, port in zip(("Blob", "Queue", "Table"), ports, strict=True)
+        ),
+    )
+    asked: list[Path] = []
+
+    def missing(*_: Path) -> Path:
+        raise AzuriteMissing("none here")
+
+    def install(app_dir: Path) -> Path:
+        asked.append(app_dir)
+        raise AzuriteError("npm is not on PATH")
+
+    monkeypatch.setattr(runner, "find_azurite", missing)
+    monkeypatch.setattr(runner, "install_azurite", install)
+    with pytest.raises(HostStartupError, match="npm is not on PATH"):
+        ensure_azurite(tmp_path, install=True)
+    assert asked == [tmp_path]
