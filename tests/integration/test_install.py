@@ -82,9 +82,15 @@ def test_the_wheel_installs_into_a_new_app_and_runs_it(tmp_path: Path, azurite: 
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     clean.pop("AzureWebJobsStorage", None)
     # 1. The wheel, with its static files and nothing of the repository's own.
+    # Built from a copy of what the wheel is made of, so the checkout gets no build/ folder.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "orchestration", source / "orchestration",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     dist = tmp_path / "dist"
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
-        ROOT, clean)  # fmt: skip
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
+        source, clean)  # fmt: skip
     (wheel,) = dist.glob("orchestration-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "orchestration/functions/dashboard/static/index.html" in names
