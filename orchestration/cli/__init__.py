@@ -169,7 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         from orchestration.cli.doctor import run as examine
 
-        return examine(args)
+        code = examine(args)
+        # The app was imported: a thread it started must not keep the doctor from exiting.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     if args.command == "replay-check":
         from orchestration.cli.replay_check import run as check
 

@@ -19,6 +19,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     doctor.add_argument("--app-dir", type=Path, default=Path("."), help="the app's folder")
     doctor.add_argument("--json", action="store_true", help="print JSON for scripts")
     doctor.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 on warnings too (e.g. orchestrator code that replays differently)",
+    )
+    doctor.add_argument(
         "--extension",
         action="append",
         default=[],
@@ -54,4 +59,4 @@ def run(args: argparse.Namespace) -> int:
             f"orchestrator(s), {len(report.activities)} activities; {len(report.errors)} "
             f"error(s), {len(report.warnings)} warning(s)."
         )
-    return 1 if report.errors else 0
+    return 1 if report.errors or (args.strict and report.warnings) else 0

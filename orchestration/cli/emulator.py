@@ -54,9 +54,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         print("--ports takes three numbers: blob,queue,table")
         return 2
-    if any(is_listening(host, port) for port in (blob, queue, table)):
+    up = [is_listening(host, port) for port in (blob, queue, table)]
+    if all(up):
         print(f"Something already listens on {host} ports {blob}/{queue}/{table}.")
         return 0
+    if any(up):
+        print(f"Only some of {host} ports {blob}/{queue}/{table} are free: another program "
+              "holds the others. Stop it or choose --ports.")  # fmt: skip
+        return 1
     try:
         executable = find_azurite(app_dir)
     except AzuriteMissing as missing:
@@ -70,11 +75,17 @@ def run(args: argparse.Namespace) -> int:
             print(str(failure))
             return 1
     azurite = Azurite(app_dir / ".azurite", host, blob, queue, table, executable)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         azurite.start()
     except AzuriteError as failure:
         print(str(failure))
         return 1
+    if stop.is_set():  # asked to stop while it started
+        azurite.stop()
+        return 0
     print(
         f"Azurite (pid {azurite.pid}) serves {host} ports {blob}/{queue}/{table}, data in "
         f"{azurite.location}"
@@ -86,9 +97,6 @@ def run(args: argparse.Namespace) -> int:
         + "Ctrl-C stops it.",
         flush=True,
     )
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             code = azurite.exit_code()

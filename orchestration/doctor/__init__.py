@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orchestration.doctor import app_checks, settings_checks
 from orchestration.doctor.findings import Finding, Level
@@ -60,24 +61,47 @@ def examine(
             )
         )
         return report
-    report.findings += settings_checks.local_settings(app_dir, env)
-    found, settings, host_json = settings_checks.host_json(app_dir)
-    report.findings += found
+
+    def guarded(what: str, check: Callable[[], list[Finding]]) -> None:
+        # A check that breaks is itself a finding: the doctor must never pass what it could
+        # not read.
+        try:
+            report.findings.extend(check())
+        except Exception as failure:
+            report.findings.append(
+                Finding(
+                    Level.ERROR,
+                    what,
+                    f"could not be checked: {type(failure).__name__}: {failure}",
+                    "fix it so the host can read it",
+                )
+            )
+
+    guarded("local.settings.json", lambda: settings_checks.local_settings(app_dir, env))
+    read: dict[str, Any] = {}
+
+    def host_json() -> list[Finding]:
+        found, read["settings"], read["host"] = settings_checks.host_json(app_dir)
+        return found
+
+    guarded("host.json", host_json)
+    settings, host = read.get("settings"), read.get("host")
     if settings is not None:
-        report.findings += settings_checks.storage(app_dir, settings, env)
-    report.findings += settings_checks.requirements(app_dir)
-    if host_json is None:
-        report.findings += app_checks.durable_imports(app_dir, app_checks.app_files(app_dir))
-        return report
-    if str(app_dir) not in sys.path:
-        sys.path.insert(0, str(app_dir))
-    loaded, functions, app = app_checks.load(app_dir, host_json, dict(env), extensions)
-    report.findings += loaded
-    report.findings += app_checks.durable_imports(app_dir, app_checks.app_files(app_dir))
-    report.functions = [f.name for f in functions]
-    registry = app_checks.registry_of(app) if app is not None else None
-    if registry is not None:
-        report.orchestrators = sorted(registry.orchestrators)
-        report.activities = sorted(registry.activities)
-    report.findings += app_checks.orchestrators(app, app_dir)
+        guarded("settings", lambda: settings_checks.storage(app_dir, settings, env))
+    guarded("requirements.txt", lambda: settings_checks.requirements(app_dir))
+    if host is not None:
+        if str(app_dir) not in sys.path:
+            sys.path.insert(0, str(app_dir))
+        loaded, functions, app = app_checks.load(app_dir, host, dict(env), extensions)
+        report.findings += loaded
+        report.functions = [f.name for f in functions]
+        registry = app_checks.registry_of(app) if app is not None else None
+        if registry is not None:
+            report.orchestrators = sorted(registry.orchestrators)
+            report.activities = sorted(registry.activities)
+        guarded("orchestrators", lambda: app_checks.orchestrators(app, app_dir))
+    guarded(
+        "function_app.py",
+        lambda: app_checks.durable_imports(app_dir, app_checks.app_files(app_dir)),
+    )
     return report

@@ -86,14 +86,16 @@ def durable_imports(app_dir: Path, files: list[Path]) -> list[Finding]:
     return found
 
 
-def _context(app_dir: Path, host_json: HostJson, settings: Mapping[str, str]) -> HostContext:
+def _context(
+    app_dir: Path, host_json: HostJson, settings: Mapping[str, str], executor: ThreadPoolExecutor
+) -> HostContext:
     return HostContext(
         app_dir=app_dir,
         host_id="doctor",
         host_json=host_json,
         settings=settings,
         storage=StorageAccounts(),
-        invoker=Invoker(build_registry((), settings), ThreadPoolExecutor(max_workers=1)),
+        invoker=Invoker(build_registry((), settings), executor),
         router=Router(host_json.route_prefix),
     )
 
@@ -110,26 +112,38 @@ def load(
         if DF_MODULE in str(failure) or "durable_functions" in str(failure):
             fix = "import orchestration as df instead of azure.durable_functions"
         return [Finding(Level.ERROR, "function_app.py", str(failure), fix)], [], None
+    except BaseException as failure:  # SystemExit, KeyboardInterrupt... at import time
+        problem = f"importing it raised {type(failure).__name__}: {failure}"
+        fix = "an app must not exit or stop while it is imported"
+        return [Finding(Level.ERROR, "function_app.py", problem, fix)], [], None
     try:
         registry = build_registry(extensions, settings)
     except ExtensionError as failure:
         return [Finding(Level.ERROR, "extensions", str(failure))], functions, app
     found: list[Finding] = []
-    context = _context(app_dir, host_json, settings)
-    for function in functions:
-        try:
-            registry.validate(function, context)
-        except (UnsupportedBindingError, BindingConfigError) as failure:
-            found.append(
-                Finding(
-                    Level.ERROR,
-                    f"function {function.name!r}",
-                    str(failure),
-                    "the local host and this engine support http, queue, timer, blob and "
-                    "table bindings and the durable ones; see README, The local host",
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        context = _context(app_dir, host_json, settings, executor)
+        for function in functions:
+            try:
+                registry.validate(function, context)
+            except UnsupportedBindingError as failure:
+                found.append(
+                    Finding(
+                        Level.ERROR,
+                        f"function {function.name!r}",
+                        _without_name(str(failure), function.name),
+                        "the local host and this engine support http, queue, timer, blob and "
+                        "table bindings and the durable ones; see README, The local host",
+                    )
                 )
-            )
+            except BindingConfigError as failure:
+                problem = _without_name(str(failure), function.name)
+                found.append(Finding(Level.ERROR, f"function {function.name!r}", problem))
     return found, functions, app
+
+
+def _without_name(message: str, name: str) -> str:
+    return message.removeprefix(f"function '{name}': ").removeprefix(f"function {name!r}: ")
 
 
 def orchestrators(app: Any, app_dir: Path) -> list[Finding]:

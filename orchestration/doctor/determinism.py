@@ -100,7 +100,12 @@ def _qualified(name: str, imports: dict[str, str]) -> str:
 
 
 def unsafe_call(name: str, imports: dict[str, str]) -> tuple[str, str] | None:
-    """(qualified name, fix) when the call named `name` is not replay-safe."""
+    """(qualified name, fix) when the call named `name` is not replay-safe. A name the
+    module's imports do not bind is a local (a variable named `secrets` is not the module),
+    but for the builtins `open` and `input`."""
+    head = name.split(".")[0]
+    if head not in imports:
+        return (name, UNSAFE[name]) if name in ("open", "input") else None
     qualified = _qualified(name, imports)
     if qualified in UNSAFE:
         return qualified, UNSAFE[qualified]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, MutableMapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -50,24 +51,36 @@ IGNORED: dict[str, str] = {
     "maxEntityOperationBatchSize": "entities apply what their batch holds",
     "storeInputsInOrchestrationHistory": "inputs are always kept in history",
     "overridableExistingInstanceStates": "a start with a running instance's id is refused (409)",
+    "appLeaseOptions": "not needed: no app lease",
+    "maxOrchestrationActions": "not enforced: the step limit is host.json functionTimeout",
+    "entityMessageReorderWindowInMinutes": "entity messages are ordered by the engine itself",
 }
-STORAGE_READ = {"connectionStringName", "type", "connectionName"}
+STORAGE_READ = {"connectionstringname", "type"}
 STORAGE_IGNORED = {
-    "partitionCount", "controlQueueBatchSize", "controlQueueBufferThreshold",
-    "controlQueueVisibilityTimeout", "workItemQueueVisibilityTimeout", "maxQueuePollingInterval",
-    "trackingStoreConnectionStringName", "trackingStoreNamePrefix", "useLegacyPartitionManagement",
-    "useTablePartitionManagement", "fetchLargeMessagesAutomatically",
+    "partitioncount", "controlqueuebatchsize", "controlqueuebufferthreshold",
+    "controlqueuevisibilitytimeout", "workitemqueuevisibilitytimeout", "maxqueuepollinginterval",
+    "trackingstoreconnectionstringname", "trackingstorenameprefix", "uselegacypartitionmanagement",
+    "usetablepartitionmanagement", "fetchlargemessagesautomatically",
+    "queueclientmessageencoding",
 }  # fmt: skip
+_READ_LOWER = {key.lower() for key in READ}
+_IGNORED_LOWER = {key.lower(): why for key, why in IGNORED.items()}
 OTHER_PROVIDERS = {"netherite", "mssql", "azuremanaged", "durabletaskscheduler"}
 _DF_PACKAGE = re.compile(r"^\s*azure[-_]functions[-_]durable\b", re.IGNORECASE | re.MULTILINE)
-_OURS = re.compile(
-    r"^\s*(orchestration\b|.*orchestration-[\d.]+.*\.whl|.*/orchestration(\.git)?\b)",
-    re.IGNORECASE | re.MULTILINE,
-)
+_OURS = re.compile(r"^\s*(orchestration(?![\w.-])|\S*orchestration-[\d.]+\S*\.whl)", re.IGNORECASE)
 
 
 def local_settings(app_dir: Path, environ: MutableMapping[str, str]) -> list[Finding]:
     found: list[Finding] = []
+    path = app_dir / "local.settings.json"
+    if path.exists():
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as failure:
+            return [Finding(Level.ERROR, path.name, f"not valid JSON: {failure}", "fix it")]
+        if not isinstance(document, dict) or not isinstance(document.get("Values", {}), dict):
+            problem = 'must be a JSON object whose "Values" is an object of settings'
+            return [Finding(Level.ERROR, path.name, problem, "fix it")]
     try:
         values = load_local_settings(app_dir, environ)
     except HostConfigError as failure:
@@ -105,20 +118,26 @@ def host_json(app_dir: Path) -> tuple[list[Finding], EngineSettings | None, Host
         )
         return [note], EngineSettings(), HostJson()
     try:
-        host = HostJson.load(app_dir)
         raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        shape = _shape_problem(raw)
+        if shape is not None:
+            return [Finding(Level.ERROR, HOST_JSON, shape, "fix host.json")], None, None
+        host = HostJson.load(app_dir)
     except (HostConfigError, ValueError) as failure:
         return [Finding(Level.ERROR, HOST_JSON, str(failure), "fix host.json")], None, None
     found: list[Finding] = []
     durable = ((raw.get("extensions") or {}).get("durableTask")) or {}
-    if not isinstance(durable, dict):
-        durable = {}
     for key in sorted(durable):
         where = f"{HOST_JSON} extensions.durableTask.{key}"
         if key in READ:
             continue
-        if key in IGNORED:
-            found.append(Finding(Level.WARNING, where, f"ignored: {IGNORED[key]}"))
+        if key.lower() in _READ_LOWER:
+            right = next(k for k in READ if k.lower() == key.lower())
+            found.append(
+                Finding(Level.WARNING, where, f"read only as {right!r}", f"spell it {right}")
+            )
+        elif key.lower() in _IGNORED_LOWER:
+            found.append(Finding(Level.WARNING, where, f"ignored: {_IGNORED_LOWER[key.lower()]}"))
         else:
             found.append(
                 Finding(
@@ -143,13 +162,31 @@ def host_json(app_dir: Path) -> tuple[list[Finding], EngineSettings | None, Host
                     "do not move over: drain them on the old app",
                 )
             )
-        for key in sorted(set(provider) - STORAGE_READ):
-            if key in STORAGE_IGNORED:
+        for key in sorted(provider):
+            where = f"{HOST_JSON} extensions.durableTask.storageProvider.{key}"
+            lower = key.lower()
+            if lower in STORAGE_READ:
+                continue
+            if lower == "connectionname":
+                found.append(
+                    Finding(
+                        Level.ERROR,
+                        where,
+                        "identity-based storage connections are not supported: the engine "
+                        "reads connectionStringName (default AzureWebJobsStorage) and would "
+                        "use that account instead",
+                        "set connectionStringName to an app setting holding a connection string",
+                    )
+                )
+            elif lower in STORAGE_IGNORED:
+                found.append(Finding(Level.WARNING, where, f"ignored: {_LAYOUT}"))
+            else:
                 found.append(
                     Finding(
                         Level.WARNING,
-                        f"{HOST_JSON} extensions.durableTask.storageProvider.{key}",
-                        f"ignored: {_LAYOUT}",
+                        where,
+                        "not a storage provider setting of Durable Functions",
+                        "check its spelling",
                     )
                 )
     if "extensionBundle" not in raw:
@@ -170,6 +207,26 @@ def host_json(app_dir: Path) -> tuple[list[Finding], EngineSettings | None, Host
     return found, settings, host
 
 
+def _shape_problem(raw: Any) -> str | None:
+    """What in host.json is not the JSON object it must be (None: all are)."""
+    if not isinstance(raw, dict):
+        return "host.json must hold a JSON object"
+    extensions = raw.get("extensions")
+    if extensions is None:
+        return None
+    if not isinstance(extensions, dict):
+        return "extensions must be a JSON object"
+    for name, part in extensions.items():
+        if part is not None and not isinstance(part, dict):
+            return f"extensions.{name} must be a JSON object"
+    durable = extensions.get("durableTask") or {}
+    for name in ("storageProvider", "dashboard", "tracing", "notifications"):
+        part = durable.get(name)
+        if part is not None and not isinstance(part, dict):
+            return f"extensions.durableTask.{name} must be a JSON object"
+    return None
+
+
 def storage(app_dir: Path, settings: EngineSettings, environ: Mapping[str, str]) -> list[Finding]:
     name = settings.connection_name
     value = environ.get(name)
@@ -185,13 +242,25 @@ def storage(app_dir: Path, settings: EngineSettings, environ: Mapping[str, str])
         ]
     try:
         ports = loopback_ports(value)
-    except StorageConfigError as failure:
-        return [Finding(Level.ERROR, "settings", f"{name}: {failure}")]
+    except (StorageConfigError, ValueError) as failure:
+        return [Finding(Level.ERROR, "settings", f"{name} is not a usable connection string: "
+                        f"{failure}")]  # fmt: skip
     if ports is None:
         return []  # a real account: never touched here
     host, *numbers = ports
-    if all(listening(host, port) for port in numbers):
+    up = [listening(host, port) for port in numbers]
+    if all(up):
         return []
+    if any(up):
+        return [
+            Finding(
+                Level.ERROR,
+                "settings",
+                f"{name} points at {host} ports {'/'.join(map(str, numbers))}; only some "
+                "listen, so another program holds them and the host will refuse to start",
+                "stop that program or point the setting at other ports",
+            )
+        ]
     try:
         find_azurite(app_dir)
     except AzuriteMissing:
@@ -212,6 +281,13 @@ def storage(app_dir: Path, settings: EngineSettings, environ: Mapping[str, str])
             "starts the installed Azurite itself",
         )
     ]
+
+
+def _our_version() -> str:
+    try:
+        return metadata.version("orchestration")
+    except metadata.PackageNotFoundError:
+        return "0.1.0"
 
 
 def requirements(app_dir: Path) -> list[Finding]:
@@ -237,14 +313,44 @@ def requirements(app_dir: Path) -> list[Finding]:
             )
         )
     vendored = (app_dir / "orchestration" / "__init__.py").exists()  # deployed with the app
-    if not _OURS.search(text) and not vendored:
+    if vendored:
+        return found
+    version = _our_version()
+    lines = [line.strip() for line in text.splitlines()]
+    ours = [line for line in lines if _OURS.match(line)]
+    pinned = [line for line in ours if re.match(r"orchestration\s*==", line, re.IGNORECASE)]
+    located = [line for line in ours if "@" in line or line.endswith(".whl")]
+    if not ours:
         found.append(
             Finding(
                 Level.ERROR,
                 "requirements.txt",
                 "does not list this package, so the app will not import on Azure",
-                "add a line for it (README, Using it in your app: a wheel in the app with "
-                "--find-links, or a git URL)",
+                f"add orchestration=={version} with --find-links to the folder holding its "
+                "wheel, or a git URL (README, Using it in your app)",
             )
         )
+    elif not pinned and not located:
+        found.append(
+            Finding(
+                Level.ERROR,
+                "requirements.txt",
+                f"{ours[0]!r} can resolve to an unrelated package named orchestration on PyPI",
+                f"pin it: orchestration=={version} beside --find-links WHEELS_FOLDER, or give "
+                "a git URL or the wheel's path",
+            )
+        )
+    for line in lines:
+        if line.startswith(("--find-links", "-f ")):
+            folder = app_dir / line.split(maxsplit=1)[-1].split("=", 1)[-1].strip()
+            if pinned and not list(folder.glob("orchestration-*.whl")):
+                found.append(
+                    Finding(
+                        Level.ERROR,
+                        "requirements.txt",
+                        f"--find-links {folder.name} holds no orchestration wheel",
+                        f"copy orchestration-{version}-py3-none-any.whl there (and keep the "
+                        "folder out of .gitignore and .funcignore)",
+                    )
+                )
     return found

@@ -78,12 +78,24 @@ def install_azurite(app_dir: Path, timeout: float = 300.0) -> Path:
         )
     command = [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"]
     command += ["--prefix", str(app_dir), f"azurite@{AZURITE_VERSION}"]
+    # Its own process group, so that a timeout ends npm's children too (they hold the pipes).
+    npm_run = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=dies_with_this_process(signal.SIGTERM),
+    )
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        output, _ = npm_run.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as timed_out:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(npm_run.pid, signal.SIGKILL)
+        npm_run.communicate()
         raise AzuriteError(f"npm install azurite took over {timeout:.0f}s") from timed_out
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip()[-2000:]
+    if npm_run.returncode != 0:
+        tail = (output or "").strip()[-2000:]
         raise AzuriteError(f"npm install azurite@{AZURITE_VERSION} failed:\n{tail}")
     launcher = app_dir / "node_modules" / ".bin" / "azurite"
     if not launcher.exists():

@@ -193,6 +193,12 @@ class HostJson:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as err:
             raise HostConfigError(f"{path}: {err}") from err
+        extensions = raw.get("extensions") if isinstance(raw, dict) else None
+        if not isinstance(raw, dict) or not isinstance(extensions or {}, dict):
+            raise HostConfigError(f"{path}: host.json and its extensions must be JSON objects")
+        for name, section in (extensions or {}).items():
+            if section is not None and not isinstance(section, dict):
+                raise HostConfigError(f"{path}: extensions.{name} must be a JSON object")
         version = raw.get("version")
         if version is not None and version != "2.0":
             raise HostConfigError(f'{path}: version must be "2.0", got {version!r}')

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +214,17 @@ def test_requirements_for_azures_build(tmp_path: Path) -> None:
     assert any("does not list this package" in e for e in problems(report, "error"))
     assert any("azure-functions-durable" in w for w in problems(report, "warning"))
     wheel = make_app(tmp_path / "wheel", requirements="--find-links wheels\norchestration==0.1.0\n")
+    code, report = doctor(wheel)
+    assert code == 1 and any("holds no orchestration wheel" in e for e in problems(report, "error"))
+    (wheel / "wheels").mkdir()
+    (wheel / "wheels" / "orchestration-0.1.0-py3-none-any.whl").write_bytes(b"")
     assert doctor(wheel)[0] == 0
+    # PyPI has an unrelated package of this name: an unpinned line is refused.
+    bare = make_app(tmp_path / "bare", requirements="azure-functions\norchestration\n")
+    code, report = doctor(bare)
+    assert code == 1 and any("unrelated package" in e for e in problems(report, "error"))
+    other = make_app(tmp_path / "other", requirements="orchestration-utils==1.0\n")
+    assert any("does not list" in e for e in problems(doctor(other)[1], "error"))
 
 
 def test_a_folder_without_an_app(tmp_path: Path) -> None:
@@ -285,3 +296,90 @@ def test_install_azurite_installs_before_it_starts(
     with pytest.raises(HostStartupError, match="npm is not on PATH"):
         ensure_azurite(tmp_path, install=True)
     assert asked == [tmp_path]
+
+
+def test_what_the_doctor_cannot_read_fails_it_never_passes_it(tmp_path: Path) -> None:
+    exits = make_app(tmp_path / "exits", GOOD_APP + "\n    import sys\n    sys.exit(0)\n")
+    code, report = doctor(exits)
+    assert code == 1 and any("SystemExit" in e for e in problems(report, "error"))
+    for name, host in (
+        ("extensions-string", {"version": "2.0", "extensions": "none"}),
+        ("durable-list", {"version": "2.0", "extensions": {"durableTask": []}}),
+        (
+            "provider-string",
+            {"version": "2.0", "extensions": {"durableTask": {"storageProvider": "x"}}},
+        ),
+    ):
+        code, report = doctor(make_app(tmp_path / name, host=host))
+        assert code == 1 and any("must be a JSON object" in e for e in problems(report, "error")), (
+            name
+        )
+    listed = make_app(tmp_path / "settings-list")
+    (listed / "local.settings.json").write_text("[]")
+    code, report = doctor(listed)
+    assert code == 1 and any("must be a JSON object" in e for e in problems(report, "error"))
+    bad_port = make_app(
+        tmp_path / "bad-port",
+        settings={"AzureWebJobsStorage": "BlobEndpoint=http://127.0.0.1:99999/a;"
+                  "QueueEndpoint=http://127.0.0.1:99998/a;TableEndpoint=http://127.0.0.1:99997/a;"},
+    )  # fmt: skip
+    code, report = doctor(bad_port)
+    assert code == 1 and any(
+        "not a usable connection string" in e for e in problems(report, "error")
+    )
+
+
+def test_identity_based_storage_and_storage_typos(tmp_path: Path) -> None:
+    host = json.loads(json.dumps(HOST_JSON))
+    host["extensions"]["durableTask"]["storageProvider"] = {
+        "connectionName": "Storage",
+        "connectionStringNam": "X",
+        "FetchLargeMessagesAutomatically": True,
+    }
+    code, report = doctor(make_app(tmp_path / "app", host=host))
+    assert code == 1
+    assert any("identity-based" in e for e in problems(report, "error"))
+    warnings = "\n".join(problems(report, "warning"))
+    assert "connectionStringNam: not a storage provider setting" in warnings
+    assert "FetchLargeMessagesAutomatically: ignored" in warnings
+
+
+def test_a_local_named_like_a_module_is_not_flagged_and_strict_fails_warnings(
+    tmp_path: Path,
+) -> None:
+    code_text = (
+        GOOD_APP
+        + """
+
+    @app.orchestration_trigger(context_name="context")
+    def careful(context):
+        secrets = yield context.call_activity("greet", "vault")
+        requests = []
+        requests.append(secrets)
+        return requests
+    """
+    )
+    code, report = doctor(make_app(tmp_path / "app", code_text))
+    assert code == 0 and problems(report, "warning") == []
+    unsafe = make_app(tmp_path / "unsafe", GOOD_APP.replace(
+        "name = yield", "import time\n        time.sleep(1)\n        name = yield"))  # fmt: skip
+    assert doctor(unsafe)[0] == 0
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AzureWebJobs", "ORCHESTRATION_"))
+    }
+    strict = subprocess.run(
+        [sys.executable, "-m", "orchestration", "doctor", "--app-dir", str(unsafe), "--strict"],
+        capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=120,
+    )  # fmt: skip
+    assert strict.returncode == 1 and "time.sleep()" in strict.stdout
+
+
+def test_a_thread_the_app_starts_does_not_keep_the_doctor_running(tmp_path: Path) -> None:
+    code_text = (
+        GOOD_APP
+        + "\n    import threading, time\n"
+        + "    threading.Thread(target=time.sleep, args=(600,)).start()\n"
+    )
+    started = time.monotonic()
+    code, _report = doctor(make_app(tmp_path / "app", code_text))
+    assert code == 0 and time.monotonic() - started < 60
