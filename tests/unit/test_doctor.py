@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from orchestration.doctor import examine
 from orchestration.doctor.determinism import check_source
 from orchestration.host import runner
 from orchestration.host.azurite import AzuriteError, AzuriteMissing, free_port, how_to_get_azurite
@@ -68,21 +69,34 @@ def make_app(
     return folder
 
 
-def doctor(app: Path) -> tuple[int, dict[str, Any]]:
-    env = {
+def clean_environment() -> dict[str, str]:
+    return {
         k: v for k, v in os.environ.items() if not k.startswith(("AzureWebJobs", "ORCHESTRATION_"))
     }
-    env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run(
-        [sys.executable, "-m", "orchestration", "doctor", "--app-dir", str(app), "--json"],
+
+
+def doctor(app: Path) -> tuple[int, dict[str, Any]]:
+    """The doctor's verdict and JSON report, in this process (fast; the CLI is tested below)."""
+    report = examine(app, clean_environment())
+    document = {
+        "functions": report.functions,
+        "orchestrators": report.orchestrators,
+        "activities": report.activities,
+        "findings": [finding.to_json() for finding in report.findings],
+    }
+    return (1 if report.errors else 0), document
+
+
+def doctor_cli(app: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """`python -m orchestration doctor` as a user's CI runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration", "doctor", "--app-dir", str(app), *options],
         capture_output=True,
         text=True,
-        env=env,
+        env={**clean_environment(), "PYTHONPATH": str(ROOT)},
         cwd=app,
         timeout=120,
     )
-    assert done.stdout, done.stderr
-    return done.returncode, json.loads(done.stdout)
 
 
 def problems(report: dict[str, Any], level: str) -> list[str]:
@@ -91,6 +105,19 @@ def problems(report: dict[str, Any], level: str) -> list[str]:
         for f in report["findings"]
         if f["level"] == level
     ]
+
+
+def test_the_command_reports_in_json_and_exits_by_what_it_found(tmp_path: Path) -> None:
+    sound = doctor_cli(make_app(tmp_path / "sound"), "--json")
+    assert sound.returncode == 0, sound.stdout + sound.stderr
+    assert json.loads(sound.stdout)["errors"] == 0
+    broken = make_app(tmp_path / "broken", settings={"FUNCTIONS_WORKER_RUNTIME": "node"})
+    told = doctor_cli(broken)
+    assert (
+        told.returncode == 1
+        and "ERROR" in told.stdout
+        and "FUNCTIONS_WORKER_RUNTIME" in told.stdout
+    )
 
 
 def test_a_sound_app_passes(tmp_path: Path) -> None:
@@ -381,5 +408,5 @@ def test_a_thread_the_app_starts_does_not_keep_the_doctor_running(tmp_path: Path
         + "    threading.Thread(target=time.sleep, args=(600,)).start()\n"
     )
     started = time.monotonic()
-    code, _report = doctor(make_app(tmp_path / "app", code_text))
-    assert code == 0 and time.monotonic() - started < 60
+    finished = doctor_cli(make_app(tmp_path / "app", code_text))
+    assert finished.returncode == 0 and time.monotonic() - started < 60
