@@ -76,7 +76,7 @@ def install_azurite(app_dir: Path, timeout: float = 300.0) -> Path:
         raise AzuriteError(
             "npm is not on PATH: install Node.js 20 (it brings npm), then run this again."
         )
-    command = [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"]
+    command = [npm, "install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"]
     command += ["--prefix", str(app_dir), f"azurite@{AZURITE_VERSION}"]
     # Its own process group, so that a timeout ends npm's children too (they hold the pipes).
     npm_run = subprocess.Popen(

@@ -232,10 +232,14 @@ function stopRefresh() {
   refreshRound += 1;
 }
 
-function startRefresh(fn) {
+// `quick`: the first looks come sooner (0.5, 1, 2 s), for an instance just started or acted
+// on, whose next state is usually a moment away.
+function startRefresh(fn, quick = false) {
   stopRefresh();
   refresher = fn;
   const round = refreshRound;
+  const delays = quick ? [500, 1000, 2000] : [];
+  const next = () => delays.shift() ?? REFRESH_MS;
   const tick = async () => {
     const auto = document.getElementById("auto-refresh");
     const idle = document.hidden || document.getElementById("confirm").open;
@@ -246,9 +250,9 @@ function startRefresh(fn) {
         failure(error);
       }
     }
-    if (round === refreshRound) refreshTimer = setTimeout(tick, REFRESH_MS);
+    if (round === refreshRound) refreshTimer = setTimeout(tick, next());
   };
-  refreshTimer = setTimeout(tick, REFRESH_MS);
+  refreshTimer = setTimeout(tick, next());
 }
 
 // -- overview -----------------------------------------------------------------------------
@@ -752,7 +756,9 @@ async function instance(id) {
   const changed = async () => {
     // A light read first: the whole history is fetched again only when the instance moved.
     const { body } = await call("GET", ["durabletask", "instances", id], { query: { showInput: "false" } });
-    return shown !== `${body.lastUpdatedTime}|${body.runtimeStatus}`;
+    const moved = shown !== `${body.lastUpdatedTime}|${body.runtimeStatus}`;
+    if (!moved && TERMINAL.has(body.runtimeStatus)) stopRefresh();
+    return moved;
   };
   const render = async () => {
     let status;
@@ -783,7 +789,7 @@ async function instance(id) {
           type: "button",
           class: action.danger ? "danger" : "",
           "data-action": action.op,
-          onclick: () => actionDialog(id, action, () => render().catch(failure)).catch(failure),
+          onclick: () => actionDialog(id, action, settle).catch(failure),
         },
         action.label,
       ),
@@ -875,10 +881,16 @@ async function instance(id) {
     showTab(tab);
     // Finished instances do not change by themselves; an action (rewind, restart) re-renders.
     if (TERMINAL.has(status.runtimeStatus)) stopRefresh();
-    else if (!refresher) startRefresh(poll);
+    else if (!refresher) startRefresh(poll, true);
   };
   const poll = async () => {
     if (await changed()) await render();
+  };
+  // After an action: show what is there now, then look again soon for its effect.
+  const settle = () => {
+    render()
+      .then(() => startRefresh(poll, true))
+      .catch(failure);
   };
   await render();
 }
