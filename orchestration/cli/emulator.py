@@ -18,8 +18,7 @@ from orchestration.host.azurite import (
     Azurite,
     AzuriteError,
     AzuriteMissing,
-    find_azurite,
-    install_azurite,
+    find_or_install,
     is_listening,
 )
 
@@ -63,17 +62,13 @@ def run(args: argparse.Namespace) -> int:
               "holds the others. Stop it or choose --ports.")  # fmt: skip
         return 1
     try:
-        executable = find_azurite(app_dir)
+        executable = find_or_install(app_dir, bool(args.install), print)
     except AzuriteMissing as missing:
-        if not args.install:
-            print(str(missing))
-            return 2
-        print(f"Installing azurite@{AZURITE_VERSION} into {app_dir / 'node_modules'} ...")
-        try:
-            executable = install_azurite(app_dir)
-        except AzuriteError as failure:
-            print(str(failure))
-            return 1
+        print(str(missing))
+        return 2
+    except AzuriteError as failure:
+        print(str(failure))
+        return 1
     azurite = Azurite(app_dir / ".azurite", host, blob, queue, table, executable)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -101,6 +102,18 @@ def install_azurite(app_dir: Path, timeout: float = 300.0) -> Path:
     if not launcher.exists():
         raise AzuriteError(f"npm install finished, but {launcher} is missing")
     return launcher
+
+
+def find_or_install(app_dir: Path, install: bool, say: Callable[[str], None]) -> Path:
+    """The Azurite launcher for an app: found, or with `install` installed into its folder
+    (`say` tells the user first); AzuriteMissing (saying what to run) otherwise."""
+    try:
+        return find_azurite(app_dir)
+    except AzuriteMissing:
+        if not install:
+            raise
+    say(f"Installing azurite@{AZURITE_VERSION} into {app_dir / 'node_modules'} ...")
+    return install_azurite(app_dir)
 
 
 def find_azurite(*search_dirs: Path) -> Path:

@@ -22,12 +22,10 @@ from orchestration.host.app_loader import (
     index_app,
 )
 from orchestration.host.azurite import (
-    AZURITE_VERSION,
     Azurite,
     AzuriteError,
     AzuriteMissing,
-    find_azurite,
-    install_azurite,
+    find_or_install,
     is_listening,
 )
 from orchestration.host.bindings import (
@@ -121,18 +119,14 @@ def ensure_azurite(app_dir: Path, install: bool = False) -> Azurite | None:
         )
     access_log = os.environ.get("AZURITE_ACCESS_LOG") == "1"
     try:
-        executable = find_azurite(app_dir)
+        executable = find_or_install(app_dir, install, log.info)
     except AzuriteMissing as missing:
-        if not install:
-            raise HostStartupError(
-                f"{STORAGE_SETTING} points at {host} ports {blob}/{queue}/{table}, where "
-                f"nothing listens. {missing}"
-            ) from missing
-        log.info("Installing Azurite %s into %s/node_modules", AZURITE_VERSION, app_dir)
-        try:
-            executable = install_azurite(app_dir)
-        except AzuriteError as err:
-            raise HostStartupError(str(err)) from err
+        raise HostStartupError(
+            f"{STORAGE_SETTING} points at {host} ports {blob}/{queue}/{table}, where "
+            f"nothing listens. {missing}"
+        ) from missing
+    except AzuriteError as err:
+        raise HostStartupError(str(err)) from err
     azurite = Azurite(
         app_dir / ".azurite", host, blob, queue, table, executable, access_log=access_log
     )

@@ -16,7 +16,7 @@ import pytest
 
 from orchestration.doctor import examine
 from orchestration.doctor.determinism import check_source
-from orchestration.host import runner
+from orchestration.host import azurite
 from orchestration.host.azurite import AzuriteError, AzuriteMissing, free_port, how_to_get_azurite
 from orchestration.host.runner import HostStartupError, ensure_azurite
 
@@ -284,7 +284,7 @@ def test_the_host_says_how_to_get_azurite_when_none_is_installed(
     def missing(*_: Path) -> Path:
         raise AzuriteMissing(how_to_get_azurite(tmp_path))
 
-    monkeypatch.setattr(runner, "find_azurite", missing)
+    monkeypatch.setattr(azurite, "find_azurite", missing)
     with pytest.raises(HostStartupError) as refused:
         ensure_azurite(tmp_path)
     message = str(refused.value)
@@ -318,8 +318,8 @@ def test_install_azurite_installs_before_it_starts(
         asked.append(app_dir)
         raise AzuriteError("npm is not on PATH")
 
-    monkeypatch.setattr(runner, "find_azurite", missing)
-    monkeypatch.setattr(runner, "install_azurite", install)
+    monkeypatch.setattr(azurite, "find_azurite", missing)
+    monkeypatch.setattr(azurite, "install_azurite", install)
     with pytest.raises(HostStartupError, match="npm is not on PATH"):
         ensure_azurite(tmp_path, install=True)
     assert asked == [tmp_path]
