@@ -567,13 +567,19 @@ class TaskHub:
         async for row in self.tables.query(self.names.instances_table, filter=clause):
             yield await self._state(row)
 
-    async def count_by_status(self, limit: int | None = None) -> Counter[str]:
+    async def count_by_status(
+        self, limit: int | None = None, *, filter: str | None = None
+    ) -> Counter[str]:
         """How many instances the hub holds in each runtime status (a scan of state rows;
-        with `limit`, it stops after counting that many)."""
+        with `limit`, it stops after counting that many; `filter`, built from validated
+        values, narrows the rows, e.g. to orchestrations)."""
         counts: Counter[str] = Counter()
+        clause = f"RowKey eq {odata_string(STATE_ROW)}"
+        if filter:
+            clause = f"{clause} and ({filter})"
         async for row in self.tables.query(
             self.names.instances_table,
-            filter=f"RowKey eq {odata_string(STATE_ROW)}",
+            filter=clause,
             select=["RuntimeStatus"],
         ):
             counts[str(row.get("RuntimeStatus"))] += 1

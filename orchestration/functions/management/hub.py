@@ -23,6 +23,7 @@ import azure.functions as func
 
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.management.common import answer, error, guarded, iso, route_value
+from orchestration.instance_query import instance_filter
 from orchestration.storage.poison import PoisonMessage, PoisonNotFound, PoisonQueues
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ _overviews: dict[str, _Cached] = {}
 
 async def _overview(engine: Engine) -> dict[str, Any]:
     hub = (await engine.runtime()).hub
-    counts = await hub.count_by_status(limit=COUNT_LIMIT)
+    # Orchestrations only, as the instance list shows them (entities have their own API).
+    counts = await hub.count_by_status(limit=COUNT_LIMIT, filter=instance_filter())
     depths = await hub.queue_depths()
     failed = await hub.recent_failures(
         datetime.now(UTC) - RECENT_WINDOW, RECENT_FAILURES, scan_limit=COUNT_LIMIT
