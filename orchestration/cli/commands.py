@@ -36,6 +36,7 @@ from orchestration.functions.management.validation import (
     InstanceQuery,
     parse_statuses,
 )
+from orchestration.storage import scans
 from orchestration.storage.hub import ConcurrencyError, InstanceExistsError, TaskHub
 from orchestration.storage.names import InvalidNameError
 
@@ -323,7 +324,7 @@ async def hub_info(
     names = hub.names
     depths = await hub.queue_depths()
     try:
-        counts = await hub.count_by_status()
+        counts = await scans.count_by_status(hub)
     except ResourceNotFound:
         raise CliError(f"task hub {names.hub!r} does not exist in this storage account") from None
     document = {

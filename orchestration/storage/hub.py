@@ -21,10 +21,8 @@ of the instance's open work, which receivers accept idempotently (rule 2).
 from __future__ import annotations
 
 import asyncio
-import heapq
 import json
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -67,8 +65,6 @@ from orchestration.storage.messages import (
 )
 from orchestration.storage.names import (
     HubNames,
-    from_key,
-    odata_datetime,
     odata_string,
     to_key,
     validate_instance_id,
@@ -566,59 +562,6 @@ class TaskHub:
             clause = f"{clause} and ({filter})"
         async for row in self.tables.query(self.names.instances_table, filter=clause):
             yield await self._state(row)
-
-    async def count_by_status(
-        self, limit: int | None = None, *, filter: str | None = None
-    ) -> Counter[str]:
-        """How many instances the hub holds in each runtime status (a scan of state rows;
-        with `limit`, it stops after counting that many; `filter`, built from validated
-        values, narrows the rows, e.g. to orchestrations)."""
-        counts: Counter[str] = Counter()
-        clause = f"RowKey eq {odata_string(STATE_ROW)}"
-        if filter:
-            clause = f"{clause} and ({filter})"
-        async for row in self.tables.query(
-            self.names.instances_table,
-            filter=clause,
-            select=["RuntimeStatus"],
-        ):
-            counts[str(row.get("RuntimeStatus"))] += 1
-            if limit is not None and counts.total() >= limit:
-                break
-        return counts
-
-    async def recent_failures(
-        self, since: datetime, limit: int, scan_limit: int = 100_000
-    ) -> list[InstanceState]:
-        """The `limit` instances that failed last since `since`, newest first: a scan of the
-        matching rows' id and time only (stopping after `scan_limit`), then `limit` reads."""
-        clause = (
-            f"RowKey eq {odata_string(STATE_ROW)} and RuntimeStatus eq "
-            f"{odata_string(OrchestrationRuntimeStatus.Failed.value)} and "
-            f"LastUpdatedTime ge {odata_datetime(since)}"
-        )
-        newest: list[tuple[datetime, str]] = []
-        scanned = 0
-        async for row in self.tables.query(
-            self.names.instances_table,
-            filter=clause,
-            select=["InstanceId", "LastUpdatedTime"],
-        ):
-            entry = (
-                utc(row["LastUpdatedTime"]),
-                row.get("InstanceId") or from_key(row["PartitionKey"]),
-            )
-            if len(newest) < limit:
-                heapq.heappush(newest, entry)
-            else:
-                heapq.heappushpop(newest, entry)
-            scanned += 1
-            if scanned >= scan_limit:
-                break
-        states = [
-            await self.read_state(instance_id) for _, instance_id in sorted(newest, reverse=True)
-        ]
-        return [state for state in states if state is not None]
 
     # -- messages -----------------------------------------------------------------------
     @property

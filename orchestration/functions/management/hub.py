@@ -24,6 +24,7 @@ import azure.functions as func
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.management.common import answer, error, guarded, iso, route_value
 from orchestration.instance_query import instance_filter
+from orchestration.storage import scans
 from orchestration.storage.poison import PoisonMessage, PoisonNotFound, PoisonQueues
 
 if TYPE_CHECKING:
@@ -57,11 +58,12 @@ _overviews: dict[str, _Cached] = {}
 async def _overview(engine: Engine) -> dict[str, Any]:
     hub = (await engine.runtime()).hub
     # Orchestrations only, as the instance list shows them (entities have their own API).
-    counts = await hub.count_by_status(limit=COUNT_LIMIT, filter=instance_filter())
+    counts = await scans.count_by_status(hub, limit=COUNT_LIMIT, filter=instance_filter())
     depths = await hub.queue_depths()
-    failed = await hub.recent_failures(
-        datetime.now(UTC) - RECENT_WINDOW, RECENT_FAILURES, scan_limit=COUNT_LIMIT
+    recently_failed = instance_filter(
+        runtime_status=[Status.Failed], updated_from=datetime.now(UTC) - RECENT_WINDOW
     )
+    failed = await scans.newest(hub, recently_failed, RECENT_FAILURES, scan_limit=COUNT_LIMIT)
     total = counts.total()
     return {
         "taskHub": hub.names.hub,
