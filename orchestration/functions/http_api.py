@@ -40,7 +40,15 @@ import azure.functions as func
 from orchestration.client import INSTANCE_ROUTE, LINK_ROUTE
 from orchestration.functions import dashboard
 from orchestration.functions.management import dapr, entities, hub, instances, openapi
-from orchestration.functions.management.common import JSON, LINKED, Handler, base_url, error
+from orchestration.functions.management.common import (
+    JSON,
+    LINKED,
+    Handler,
+    add_route,
+    base_url,
+    error,
+    rerouted,
+)
 from orchestration.functions.management.validation import BadRequest, parse_instance_id
 
 if TYPE_CHECKING:
@@ -86,15 +94,7 @@ def linked(handler: Handler) -> Handler:
                 "This URL needs the link code of its instance, as its check-status payload "
                 "gives it (code=...).",
             )
-        through_link = func.HttpRequest(
-            method=request.method,
-            url=request.url,
-            headers=dict(request.headers),
-            params=dict(request.params),
-            route_params={**request.route_params, LINKED: "1"},
-            body=request.get_body(),
-        )
-        return await handler(engine, through_link)
+        return await handler(engine, rerouted(request, {**request.route_params, LINKED: "1"}))
 
     return open_with_link
 
@@ -113,18 +113,12 @@ def _add(
         response: func.HttpResponse = await handler(engine, req)
         return response
 
-    endpoint.__name__ = name
-    endpoint.__qualname__ = name
     # The host refuses a larger body before reading it (on Azure its own limit applies, and
     # the handlers check this one again).
     extra: dict[str, Any] = {"maxRequestBodySize": engine.settings.max_request_bytes}
     if webhook is not None:
         extra[WEBHOOK_FIELD] = webhook
-    app.function_name(name)(
-        app.route(route=route, methods=[method], auth_level=level, trigger_extra_fields=extra)(
-            endpoint
-        )
-    )
+    add_route(app, name, route, [method], level, endpoint, extra)
 
 
 Route = tuple[str, str, str, Handler]  # (function name, route below the prefix, method, handler)

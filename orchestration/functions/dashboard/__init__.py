@@ -34,7 +34,13 @@ from orchestration.functions.dashboard.sessions import (
     DashboardSessions,
     SessionError,
 )
-from orchestration.functions.management.common import answer, error, iso
+from orchestration.functions.management.common import (
+    add_route,
+    answer,
+    error,
+    iso,
+    rerouted,
+)
 
 if TYPE_CHECKING:
     from orchestration.functions.app import DFApp
@@ -153,35 +159,14 @@ def register(app: DFApp, engine: Engine, level: func.AuthLevel, routes: Sequence
         plain_path = parts.path[:at] + "/" + rest if at >= 0 else parts.path
         plain = urlunsplit((parts.scheme, parts.netloc, plain_path, parts.query, ""))
         headers = {k: v for k, v in req.headers.items() if k.lower() != SESSION_HEADER}
-        inner = func.HttpRequest(
-            method=req.method,
-            url=plain,
-            headers=headers,
-            params=dict(req.params),
-            route_params=params,
-            body=req.get_body(),
-        )
+        inner = rerouted(req, params, url=plain, headers=headers)
         response: func.HttpResponse = await handler(engine, inner)
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def add(
-        name: str,
-        route: str,
-        methods: list[str],
-        level: func.AuthLevel,
-        fn: Any,
-        fields: dict[str, Any],
-    ) -> None:
-        fn.__name__ = fn.__qualname__ = name
-        app.function_name(name)(
-            app.route(route=route, methods=methods, auth_level=level, trigger_extra_fields=fields)(
-                fn
-            )
-        )
-
     anonymous = func.AuthLevel.ANONYMOUS
-    add(
+    add_route(
+        app,
         "durable_dashboard",
         PAGE_ROUTE,
         ["GET"],
@@ -189,5 +174,7 @@ def register(app: DFApp, engine: Engine, level: func.AuthLevel, routes: Sequence
         page,
         {**extra, LANDING_FIELD: "Dashboard"},
     )
-    add("durable_dashboard_session", SESSION_ROUTE, ["POST"], level, sign_in, extra)
-    add("durable_dashboard_api", API_ROUTE, ["GET", "POST", "DELETE"], anonymous, api, extra)
+    add_route(app, "durable_dashboard_session", SESSION_ROUTE, ["POST"], level, sign_in, extra)
+    add_route(
+        app, "durable_dashboard_api", API_ROUTE, ["GET", "POST", "DELETE"], anonymous, api, extra
+    )

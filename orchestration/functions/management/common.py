@@ -125,6 +125,45 @@ def query_values(request: func.HttpRequest, name: str) -> list[str]:
     return [single] if single is not None else []
 
 
+def add_route(
+    app: Any,
+    name: str,
+    route: str,
+    methods: list[str],
+    level: func.AuthLevel,
+    endpoint: Callable[[func.HttpRequest], Awaitable[func.HttpResponse]],
+    fields: dict[str, Any],
+) -> None:
+    """Register `endpoint` as the HTTP function `name` of `app` (`fields`: extra trigger
+    fields the host reads, such as maxRequestBodySize)."""
+    endpoint.__name__ = name
+    endpoint.__qualname__ = name
+    app.function_name(name)(
+        app.route(route=route, methods=methods, auth_level=level, trigger_extra_fields=fields)(
+            endpoint
+        )
+    )
+
+
+def rerouted(
+    request: func.HttpRequest,
+    route_params: dict[str, str],
+    *,
+    url: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> func.HttpRequest:
+    """The same request with other route values (and URL or headers), for a handler reached
+    through another door (an instance link, the dashboard's session)."""
+    return func.HttpRequest(
+        method=request.method,
+        url=url if url is not None else request.url,
+        headers=headers if headers is not None else dict(request.headers),
+        params=dict(request.params),
+        route_params=route_params,
+        body=request.get_body(),
+    )
+
+
 def route_value(request: func.HttpRequest, name: str) -> str:
     return request.route_params.get(name) or ""
 
