@@ -26,10 +26,11 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,43 +44,54 @@ APP = ROOT / "tests" / "apps" / "workflows_app"
 CHROMIUM = os.environ.get("ORCHESTRATION_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 PAGE_SIZE = 50
+T = TypeVar("T")
 DEVELOPMENT = "UseDevelopmentStorage=true"
 
 
-async def seed_instances(
-    connection_string: str, hub_name: str, count: int, start: int = 0, prefix: str = "seeded-"
+async def write_states(
+    connection_string: str, hub_name: str, states: Iterable[InstanceState]
 ) -> None:
-    """Write `count` Completed instances' state rows (ids `{prefix}{n:05d}`) into a hub."""
+    """Write instances' state rows straight into a hub (64 at a time)."""
     hub = TaskHub.from_connection_string(connection_string, hub_name)
     slots = asyncio.Semaphore(64)
-    created = datetime(2026, 1, 1, tzinfo=UTC)
 
-    async def one(index: int) -> None:
-        state = InstanceState(
-            instance_id=f"{prefix}{index:05d}",
-            name="seeded_orchestrator",
-            status=OrchestrationRuntimeStatus.Completed,
-            created_at=created + timedelta(seconds=index),
-            updated_at=created + timedelta(seconds=index + 1),
-        )
+    async def one(state: InstanceState) -> None:
         async with slots:
             row = await state_row(state, hub.payloads)
             await hub.tables.upsert(hub.names.instances_table, row, mode="replace")
 
     try:
         await hub.create_if_not_exists()
-        await asyncio.gather(*(one(i) for i in range(start, start + count)))
+        await asyncio.gather(*(one(state) for state in states))
     finally:
         await hub.close()
 
 
+def seeded_states(count: int, start: int = 0, prefix: str = "seeded-") -> list[InstanceState]:
+    """`count` Completed instances with ids `{prefix}{n:05d}`, created a second apart."""
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        InstanceState(
+            instance_id=f"{prefix}{index:05d}",
+            name="seeded_orchestrator",
+            status=OrchestrationRuntimeStatus.Completed,
+            created_at=created + timedelta(seconds=index),
+            updated_at=created + timedelta(seconds=index + 1),
+        )
+        for index in range(start, start + count)
+    ]
+
+
+def aside(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on an event loop of another thread (Playwright's sync API holds this
+    thread's)."""
+    with ThreadPoolExecutor(1) as runner:
+        return runner.submit(asyncio.run, work).result()
+
+
 def seed(connection_string: str, hub_name: str, count: int, start: int = 0) -> None:
-    """`seed_instances` from a thread of its own (Playwright's sync API holds this one's
-    event loop)."""
-    with ThreadPoolExecutor(1) as seeder:
-        seeder.submit(
-            asyncio.run, seed_instances(connection_string, hub_name, count, start)
-        ).result()
+    """Write `seeded_states` into a hub, from a thread of its own."""
+    aside(write_states(connection_string, hub_name, seeded_states(count, start)))
 
 
 def api_page(base: str, key: str) -> float:

@@ -11,7 +11,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,9 +18,8 @@ import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
-from orchestration.storage.names import HubNames
-from tests.conftest import TEST_MASTER_KEY, Storage, launch_host, wait_until
-from tests.integration.test_workflows import APP_DIR, KEY, Workflows, http, poll
+from tests.conftest import TEST_MASTER_KEY, Storage, wait_until
+from tests.integration.test_workflows import KEY, Workflows, http, on_own_hub, poll
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +29,6 @@ API = "/api/durabletask/dashboard-api/"
 
 
 class Dashboard(Workflows):
-    def __init__(self, host: Any, hub: str, connection_string: str) -> None:
-        super().__init__(host)
-        self.names = HubNames(hub)
-        self.connection_string = connection_string
-
     def session(self) -> dict[str, str]:
         reply = http("POST", self.url(SESSION), headers=KEY)
         assert reply.status == 200, reply.body
@@ -55,13 +48,8 @@ class Dashboard(Workflows):
 
 @pytest.fixture(scope="module")
 def dashboard(azurite: Storage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    hub = f"Db{uuid.uuid4().hex[:16]}"
-    log_path = Path(tmp_path_factory.mktemp("dashboard")) / "host.log"
-    host = launch_host(APP_DIR, azurite.connection_string, log_path, {"WORKFLOWS_TEST_HUB": hub})
-    try:
-        yield Dashboard(host, hub, azurite.connection_string)
-    finally:
-        host.stop()
+    with on_own_hub(azurite, tmp_path_factory, "Db", Dashboard) as running:
+        yield running
 
 
 def test_the_page_is_served_without_a_key_and_holds_no_data(dashboard: Dashboard) -> None:

@@ -6,7 +6,6 @@ messages, and a hub of 10,000 instances listed one page at a time."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -14,7 +13,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,15 +22,13 @@ import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
-from bench.dashboard_bench import seed
+from bench.dashboard_bench import aside, seed, write_states
 from orchestration.core.errors import non_determinism_message
 from orchestration.core.history import FailureDetails
 from orchestration.core.status import OrchestrationRuntimeStatus
-from orchestration.storage.hub import TaskHub
-from orchestration.storage.names import HubNames
-from orchestration.storage.state import InstanceState, state_row
-from tests.conftest import TEST_FUNCTION_KEY, Storage, launch_host
-from tests.integration.test_workflows import APP_DIR, Workflows, http
+from orchestration.storage.state import InstanceState
+from tests.conftest import TEST_FUNCTION_KEY, Storage
+from tests.integration.test_workflows import Workflows, http, on_own_hub
 
 pytestmark = pytest.mark.integration
 
@@ -62,26 +58,13 @@ def chromium_path() -> str:
     return found
 
 
-class Hub(Workflows):
-    def __init__(self, host: Any, hub: str, connection_string: str) -> None:
-        super().__init__(host)
-        self.hub = hub
-        self.connection_string = connection_string
-
-    def start_with_id(self, name: str, instance_id: str, payload: Any = None) -> None:
-        reply = http("POST", self.url(f"/api/orchestrators/{name}/{instance_id}"), payload)
-        assert reply.status == 202, (reply.status, reply.body)
+Hub = Workflows
 
 
 @pytest.fixture(scope="module")
 def hub(azurite: Storage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    name = f"Ui{uuid.uuid4().hex[:16]}"
-    log_path = Path(tmp_path_factory.mktemp("dashboard-ui")) / "host.log"
-    host = launch_host(APP_DIR, azurite.connection_string, log_path, {"WORKFLOWS_TEST_HUB": name})
-    try:
-        yield Hub(host, name, azurite.connection_string)
-    finally:
-        host.stop()
+    with on_own_hub(azurite, tmp_path_factory, "Ui", Workflows) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +99,15 @@ def sign_in(page: Any, hub: Hub, where: str = "") -> None:
     page.fill("#key", TEST_FUNCTION_KEY)
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#nav")).to_be_visible()
+
+
+def open_waiting_approval(page: Any, hub: Hub, prefix: str, subject: str) -> str:
+    """Start an approval, wait until it waits for its event, open its page; its id."""
+    instance_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    hub.start_with_id("approval_workflow", instance_id, {"subject": subject})
+    hub.wait_custom_status(instance_id, {"stage": "awaiting approval"})
+    sign_in(page, hub, f"#/instance/{instance_id}")
+    return instance_id
 
 
 def test_without_a_key_only_the_sign_in_shows(page: Any, hub: Hub) -> None:
@@ -174,10 +166,7 @@ def test_list_filter_open_an_instance_and_see_its_timeline(page: Any, hub: Hub) 
 
 
 def test_raising_an_event_completes_a_waiting_instance(page: Any, hub: Hub) -> None:
-    instance_id = f"approve-{uuid.uuid4().hex[:8]}"
-    hub.start_with_id("approval_workflow", instance_id, {"subject": "a laptop"})
-    hub.wait_custom_status(instance_id, {"stage": "awaiting approval"})
-    sign_in(page, hub, f"#/instance/{instance_id}")
+    instance_id = open_waiting_approval(page, hub, "approve", "a laptop")
     expect(page.locator("#instance-status")).to_contain_text("Running")
     page.locator("[data-action=raiseEvent]").click()
     page.fill("#event-name", "ApprovalEvent")
@@ -190,9 +179,7 @@ def test_raising_an_event_completes_a_waiting_instance(page: Any, hub: Hub) -> N
 
 
 def test_bad_event_json_is_refused_in_the_dialog(page: Any, hub: Hub) -> None:
-    instance_id = f"approve-{uuid.uuid4().hex[:8]}"
-    hub.start_with_id("approval_workflow", instance_id, {"subject": "a chair"})
-    sign_in(page, hub, f"#/instance/{instance_id}")
+    instance_id = open_waiting_approval(page, hub, "approve", "a chair")
     page.locator("[data-action=raiseEvent]").click()
     page.fill("#event-name", "ApprovalEvent")
     page.fill("#event-data", "{not json")
@@ -204,10 +191,7 @@ def test_bad_event_json_is_refused_in_the_dialog(page: Any, hub: Hub) -> None:
 
 
 def test_terminate_then_purge(page: Any, hub: Hub) -> None:
-    instance_id = f"stop-{uuid.uuid4().hex[:8]}"
-    hub.start_with_id("approval_workflow", instance_id, {"subject": "a desk"})
-    hub.wait_custom_status(instance_id, {"stage": "awaiting approval"})
-    sign_in(page, hub, f"#/instance/{instance_id}")
+    instance_id = open_waiting_approval(page, hub, "stop", "a desk")
     page.locator("[data-action=terminate]").click()
     page.fill("#action-reason", "not needed")
     page.locator("#confirm-ok").click()
@@ -329,10 +313,7 @@ def test_sub_orchestrations_and_their_parent_link_both_ways(page: Any, hub: Hub)
 
 
 def test_suspend_and_resume(page: Any, hub: Hub) -> None:
-    instance_id = f"pause-{uuid.uuid4().hex[:8]}"
-    hub.start_with_id("approval_workflow", instance_id, {"subject": "a plant"})
-    hub.wait_custom_status(instance_id, {"stage": "awaiting approval"})
-    sign_in(page, hub, f"#/instance/{instance_id}")
+    open_waiting_approval(page, hub, "pause", "a plant")
     page.locator("[data-action=suspend]").click()
     page.locator("#confirm-ok").click()
     expect(page.locator("#instance-status")).to_contain_text("Suspended", timeout=20_000)
@@ -361,18 +342,6 @@ def test_a_non_determinism_failure_shows_both_actions(page: Any, hub: Hub) -> No
         "order_process", 0, 4, "call_activity('charge_payment')", "call_activity('bill')"
     )
     failure = FailureDetails("NonDeterminismError", message, "Traceback (most recent call last)")
-    with ThreadPoolExecutor(1) as writer:
-        writer.submit(asyncio.run, _write_failed(hub, instance_id, failure)).result()
-    sign_in(page, hub, f"#/instance/{instance_id}")
-    box = page.locator(".nondeterminism")
-    expect(box).to_contain_text("step 4")
-    cells = box.locator("td").all_inner_texts()
-    assert cells == ["call_activity('charge_payment')", "call_activity('bill')"]
-    expect(page.locator("pre.stack")).to_contain_text("Traceback")
-
-
-async def _write_failed(hub: Hub, instance_id: str, failure: FailureDetails) -> None:
-    task_hub = TaskHub.from_connection_string(hub.connection_string, hub.hub)
     now = datetime.now(UTC)
     state = InstanceState(
         instance_id=instance_id,
@@ -382,16 +351,17 @@ async def _write_failed(hub: Hub, instance_id: str, failure: FailureDetails) -> 
         updated_at=now,
         failure=failure,
     )
-    try:
-        row = await state_row(state, task_hub.payloads)
-        await task_hub.tables.upsert(task_hub.names.instances_table, row, mode="replace")
-    finally:
-        await task_hub.close()
+    aside(write_states(hub.connection_string, hub.hub, [state]))
+    sign_in(page, hub, f"#/instance/{instance_id}")
+    box = page.locator(".nondeterminism")
+    expect(box).to_contain_text("step 4")
+    cells = box.locator("td").all_inner_texts()
+    assert cells == ["call_activity('charge_payment')", "call_activity('bill')"]
+    expect(page.locator("pre.stack")).to_contain_text("Traceback")
 
 
 def test_poison_messages_are_requeued_and_discarded_from_the_page(page: Any, hub: Hub) -> None:
-    names = HubNames(hub.hub)
-    starts = names.starts_queue
+    starts = hub.names.starts_queue
     instance_id = f"from-poison-{uuid.uuid4().hex[:8]}"
     start = json.dumps({"name": "hello_sequence", "instanceId": instance_id})
     queue = QueueClient.from_connection_string(hub.connection_string, f"{starts}-poison")

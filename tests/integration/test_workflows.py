@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pytest
@@ -21,6 +21,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
+from orchestration.storage.names import HubNames
 from tests.conftest import APPS, TEST_FUNCTION_KEY, HostProcess, Storage, launch_host, unique
 
 pytestmark = pytest.mark.integration
@@ -99,8 +100,19 @@ def poll(status_url: str, timeout: float = WAIT_SECONDS) -> Run:
 class Workflows:
     """The host under test, with helpers to start instances and wait for them."""
 
-    def __init__(self, host: HostProcess) -> None:
+    def __init__(self, host: HostProcess, hub: str = "", connection_string: str = "") -> None:
         self.host = host
+        self.hub = hub  # its task hub's name
+        self.connection_string = connection_string
+
+    @property
+    def names(self) -> HubNames:
+        return HubNames(self.hub)
+
+    def start_with_id(self, name: str, instance_id: str, payload: Any = None) -> None:
+        """POST /api/orchestrators/{name}/{instance_id}, expecting 202."""
+        reply = http("POST", self.url(f"/api/orchestrators/{name}/{instance_id}"), payload)
+        assert reply.status == 202, (reply.status, reply.body)
 
     def url(self, path: str) -> str:
         """Absolute URL of `path` on the host."""
@@ -135,16 +147,28 @@ class Workflows:
             time.sleep(0.1)
 
 
+W = TypeVar("W", bound=Workflows)
+
+
+@contextlib.contextmanager
+def on_own_hub(
+    azurite: Storage, tmp_path_factory: pytest.TempPathFactory, prefix: str, kind: type[W]
+) -> Iterator[W]:
+    """A host on the project's app with a task hub of its own (named `prefix` + random)."""
+    hub = f"{prefix}{uuid.uuid4().hex[:16]}"
+    log_path = Path(tmp_path_factory.mktemp(prefix.lower())) / "host.log"
+    host = launch_host(APP_DIR, azurite.connection_string, log_path, {"WORKFLOWS_TEST_HUB": hub})
+    try:
+        yield kind(host, hub, azurite.connection_string)
+    finally:
+        host.stop()
+
+
 @pytest.fixture(scope="module")
 def workflows(azurite: Storage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workflows]:
     """One host for the module on the project's app, with a task hub of its own."""
-    hub = f"Wf{uuid.uuid4().hex[:16]}"
-    log_path = Path(tmp_path_factory.mktemp("workflows")) / "host.log"
-    host = launch_host(APP_DIR, azurite.connection_string, log_path, {"WORKFLOWS_TEST_HUB": hub})
-    try:
-        yield Workflows(host)
-    finally:
-        host.stop()
+    with on_own_hub(azurite, tmp_path_factory, "Wf", Workflows) as running:
+        yield running
 
 
 def history(status: dict[str, Any]) -> list[dict[str, Any]]:
