@@ -18,14 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -35,17 +31,13 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import dies_with_this_process, free_port, stop_process  # noqa: E402
+from bench.app_host import CHROMIUM, CHROMIUM_ARGS, app_host, signed_in_page  # noqa: E402
 from orchestration.core.status import OrchestrationRuntimeStatus  # noqa: E402
 from orchestration.storage.hub import TaskHub  # noqa: E402
 from orchestration.storage.state import InstanceState, state_row  # noqa: E402
 
-APP = ROOT / "tests" / "apps" / "workflows_app"
-CHROMIUM = os.environ.get("ORCHESTRATION_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 PAGE_SIZE = 50
 T = TypeVar("T")
-DEVELOPMENT = "UseDevelopmentStorage=true"
 
 
 async def write_states(
@@ -140,76 +132,40 @@ def main() -> int:
     sizes = sorted(int(s) for s in options.sizes.split(","))
     from playwright.sync_api import sync_playwright
 
-    connection = os.environ.get("AzureWebJobsStorage") or DEVELOPMENT  # noqa: SIM112
-    hub_name = f"Dash{uuid.uuid4().hex[:12]}"
-    key = secrets.token_urlsafe(24)
-    port = free_port()
-    env = {
-        **os.environ,
-        "AzureWebJobsStorage": connection,
-        "WORKFLOWS_TEST_HUB": hub_name,
-        "FUNCTIONS_FUNCTION_KEY": key,
-        "FUNCTIONS_MASTER_KEY": secrets.token_urlsafe(24),
-        "PYTHONUNBUFFERED": "1",
-    }
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"dashboard-bench-{port}.log"
-    command = [sys.executable, "-m", "orchestration", "host", "--app-dir", str(APP)]
-    with open(log_path, "wb") as log:
-        host = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=dies_with_this_process(),
-        )
-    base = f"http://127.0.0.1:{port}"
     results: list[dict[str, Any]] = []
-    try:
-        deadline = time.monotonic() + 90
-        while b"Host started" not in log_path.read_bytes():
-            if host.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the host did not start; see {log_path}")
-            time.sleep(0.2)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page()
-            page.goto(f"{base}/api/durabletask/dashboard/")
-            page.fill("#key", key)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_selector(".cards")
-            page.uncheck("#auto-refresh")
-            seeded = 0
-            for size in sizes:
-                print(f"seeding the hub to {size:,} instances", flush=True)
-                seed(connection, hub_name, size - seeded, start=seeded)
-                seeded = size
-                for _ in range(3):  # warm both paths
-                    api_page(base, key)
-                    page.evaluate(LIST_VIEW, f"#/instances?top={PAGE_SIZE}&w={_}")
-                api = [api_page(base, key) for _ in range(options.repeat)]
-                views = [
-                    page.evaluate(LIST_VIEW, f"#/instances?top={PAGE_SIZE}&r={size}-{i}")
-                    for i in range(options.repeat)
-                ]
-                row = {
-                    "instances": size,
-                    "api_page_ms": round(statistics.median(api), 1),
-                    "list_view_ms": round(statistics.median(v[0] for v in views), 1),
-                    "its_api_call_ms": round(statistics.median(v[1] for v in views), 1),
-                }
-                row["ratio"] = round(row["list_view_ms"] / row["api_page_ms"], 2)
-                results.append(row)
-                print(
-                    f"{size:>7,} instances: one API page {row['api_page_ms']:6.1f} ms; "
-                    f"list view in Chromium {row['list_view_ms']:6.1f} ms "
-                    f"(x{row['ratio']:.2f}; its API call {row['its_api_call_ms']:.1f} ms)",
-                    flush=True,
-                )
-            browser.close()
-    finally:
-        stop_process(host)
-        log_path.unlink(missing_ok=True)
+    with app_host("Dash") as host, sync_playwright() as playwright:
+        base, key, connection, hub_name = host.base, host.key, host.connection, host.hub
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = signed_in_page(browser, host)
+        page.uncheck("#auto-refresh")
+        seeded = 0
+        for size in sizes:
+            print(f"seeding the hub to {size:,} instances", flush=True)
+            seed(connection, hub_name, size - seeded, start=seeded)
+            seeded = size
+            for _ in range(3):  # warm both paths
+                api_page(base, key)
+                page.evaluate(LIST_VIEW, f"#/instances?top={PAGE_SIZE}&w={_}")
+            api = [api_page(base, key) for _ in range(options.repeat)]
+            views = [
+                page.evaluate(LIST_VIEW, f"#/instances?top={PAGE_SIZE}&r={size}-{i}")
+                for i in range(options.repeat)
+            ]
+            row = {
+                "instances": size,
+                "api_page_ms": round(statistics.median(api), 1),
+                "list_view_ms": round(statistics.median(v[0] for v in views), 1),
+                "its_api_call_ms": round(statistics.median(v[1] for v in views), 1),
+            }
+            row["ratio"] = round(row["list_view_ms"] / row["api_page_ms"], 2)
+            results.append(row)
+            print(
+                f"{size:>7,} instances: one API page {row['api_page_ms']:6.1f} ms; "
+                f"list view in Chromium {row['list_view_ms']:6.1f} ms "
+                f"(x{row['ratio']:.2f}; its API call {row['its_api_call_ms']:.1f} ms)",
+                flush=True,
+            )
+        browser.close()
     if len(results) > 1:
         first, last = results[0], results[-1]
         print(
