@@ -21,7 +21,12 @@ from orchestration.host.app_loader import (
     import_app_module,
     index_app,
 )
-from orchestration.host.bindings import BindingConfigError, HostContext, UnsupportedBindingError
+from orchestration.host.bindings import (
+    BindingConfigError,
+    BindingRegistry,
+    HostContext,
+    UnsupportedBindingError,
+)
 from orchestration.host.extensions import ExtensionError, build_registry
 from orchestration.host.invoker import Invoker
 from orchestration.host.routes import Router
@@ -87,7 +92,11 @@ def durable_imports(app_dir: Path, files: list[Path]) -> list[Finding]:
 
 
 def _context(
-    app_dir: Path, host_json: HostJson, settings: Mapping[str, str], executor: ThreadPoolExecutor
+    app_dir: Path,
+    host_json: HostJson,
+    settings: Mapping[str, str],
+    registry: BindingRegistry,
+    executor: ThreadPoolExecutor,
 ) -> HostContext:
     return HostContext(
         app_dir=app_dir,
@@ -95,7 +104,7 @@ def _context(
         host_json=host_json,
         settings=settings,
         storage=StorageAccounts(),
-        invoker=Invoker(build_registry((), settings), executor),
+        invoker=Invoker(registry, executor),
         router=Router(host_json.route_prefix),
     )
 
@@ -122,7 +131,7 @@ def load(
         return [Finding(Level.ERROR, "extensions", str(failure))], functions, app
     found: list[Finding] = []
     with ThreadPoolExecutor(max_workers=1) as executor:
-        context = _context(app_dir, host_json, settings, executor)
+        context = _context(app_dir, host_json, settings, registry, executor)
         for function in functions:
             try:
                 registry.validate(function, context)
