@@ -47,6 +47,8 @@ from orchestration.storage.names import (
     validate_function_name,
     validate_instance_id,
 )
+from orchestration.telemetry import tracing
+from orchestration.telemetry.links import TraceLink
 
 __all__ = [
     "DurableOrchestrationClient",
@@ -242,26 +244,41 @@ class DurableOrchestrationClient(EntityClient):
                 f"id must not have that form."
             )
         input_text = serialization.dumps(client_input)
+        with tracing.starting(orchestration_function_name, instance_id) as link:
+            await self._start(
+                orchestration_function_name, instance_id, input_text, version, generated, link
+            )
+        return instance_id
+
+    async def _start(
+        self,
+        name: str,
+        instance_id: str,
+        input_text: str | None,
+        version: str | None,
+        generated: bool,
+        link: TraceLink | None,
+    ) -> None:
         execution_id, message_id = uuid.uuid4().hex, uuid.uuid4().hex
         instance: dict[str, Any] = {
-            "name": orchestration_function_name,
+            "name": name,
             "instance_id": instance_id,
             "input_text": input_text,
             "now": datetime.now(UTC),
             "version": version if version is not None else self._default_version,
             "execution_id": execution_id,
             "message_id": message_id,
+            "trace": link.encode() if link is not None else None,
         }
         if self._local_start is None:
             await self._hub.create_instance(**instance)
-            return instance_id
+            return
         # A generated id is free: no read. The first step's commit writes the instance.
         state = await self._hub.new_instance(**instance, exists=False if generated else None)
         await self._local_start(state, self._hub.start_message(state, message_id))
         self._started_here[instance_id] = execution_id
         if len(self._started_here) > 1000:
             self._started_here.popitem(last=False)
-        return instance_id
 
     # -- status -------------------------------------------------------------------------
     async def _status(
@@ -399,12 +416,15 @@ class DurableOrchestrationClient(EntityClient):
                 f"Only a Failed instance can be rewound; {instance_id!r} is {state.status.value}."
             )
         kept = rewound(await self._hub.read_history(state))
+        link = TraceLink.decode(state.trace)
         after = replace(
             state,
             status=OrchestrationRuntimeStatus.Running,
             output=None,
             failure=None,
             updated_at=datetime.now(UTC),
+            # The failed run's span is written: the rewound run gets a span of its own.
+            trace=link.next_execution().encode() if link is not None else state.trace,
         )
         await self._hub.rewrite_history(state, after, kept)
         await self._hub.send_control(ControlMessage(state.instance_id, None, None))

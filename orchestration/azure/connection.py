@@ -168,6 +168,7 @@ class StorageAccount:
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.stats: dict[str, int] = {}
+        self.totals: dict[str, int] = {}  # like `stats`, never reset (for metrics)
         self._timeout = timeout
         self._limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
@@ -217,6 +218,7 @@ class StorageAccount:
 
     def count(self, operation: str) -> None:
         self.stats[operation] = self.stats.get(operation, 0) + 1
+        self.totals[operation] = self.totals.get(operation, 0) + 1
 
     def reset_stats(self) -> dict[str, int]:
         """Return the stats so far and start counting from zero."""

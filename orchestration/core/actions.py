@@ -23,6 +23,7 @@ class Action:
 class ScheduleActivity(Action):
     name: str
     input: str | None = None
+    attempt: int = 1  # of a retried call: which try this is (not part of history)
 
     def describe(self) -> str:
         return f"call_activity({self.name!r})"

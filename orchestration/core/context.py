@@ -137,9 +137,12 @@ class DurableOrchestrationContext:
         resolved = expected_type or output_type(name)
         activity = function_name(name, "activity")
         encoded = serialization.dumps(input_)
+        attempt = 0
 
         def start_attempt() -> TaskBase:
-            task = self._runtime.schedule_activity(activity, encoded)
+            nonlocal attempt
+            attempt += 1
+            task = self._runtime.schedule_activity(activity, encoded, attempt)
             task.expected_type = resolved
             return task
 

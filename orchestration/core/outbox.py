@@ -51,6 +51,7 @@ class RunActivity:
     task_id: int
     name: str
     input: str | None
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ def outgoing(sender: Sender, actions: Iterable[Action], now: datetime) -> list[O
     to_entities: dict[str, list[SendEvent]] = {}
     for action in actions:
         if isinstance(action, ScheduleActivity):
-            found.append(RunActivity(action.id, action.name, action.input))
+            found.append(RunActivity(action.id, action.name, action.input, action.attempt))
         elif isinstance(action, CreateTimer):
             event = TimerFired(-1, action.fire_at, action.id, action.fire_at)
             found.append(FireTimer(action.fire_at, event, f"{execution_id}:timer:{action.id}"))

@@ -461,9 +461,13 @@ class OrchestrationRuntime:
         self._sequence += 1
         return action_id
 
-    def schedule_activity(self, name: str, encoded_input: str | None) -> AtomicTask:
+    def schedule_activity(
+        self, name: str, encoded_input: str | None, attempt: int = 1
+    ) -> AtomicTask:
         action_id = self._next_id()
-        self._unmatched_actions[action_id] = ScheduleActivity(action_id, name, encoded_input)
+        self._unmatched_actions[action_id] = ScheduleActivity(
+            action_id, name, encoded_input, attempt
+        )
         task = AtomicTask(action_id, f"Activity {name!r}")
         self._open_tasks[action_id] = task
         return task

@@ -19,6 +19,7 @@ from orchestration.functions.http_activity import BUILT_IN
 from orchestration.functions.registry import Registry
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.messages import ActivityMessage, ControlMessage, WorkItem
+from orchestration.telemetry import metrics, tracing
 
 log = logging.getLogger("orchestration.activity")
 
@@ -69,8 +70,28 @@ class ActivityWorker:
             f"task {message.task_id})"
         )
 
-    async def execute(self, message: ActivityMessage) -> HistoryEvent:
-        """Run the activity and return its TaskCompleted or TaskFailed event."""
+    async def execute(self, message: ActivityMessage, *, local: bool = False) -> HistoryEvent:
+        """Run the activity and return its TaskCompleted or TaskFailed event. `local`: the
+        orchestrator worker runs it in this process (no work item), for its span and metric."""
+        if message.trace is None:
+            return await self._execute(message, local)
+        with tracing.activity_span(
+            message.trace,
+            name=message.name,
+            instance_id=message.instance_id,
+            task_id=message.task_id,
+            attempt=message.attempt,
+            local=local,
+        ) as span:
+            event = await self._execute(message, local)
+            tracing.activity_outcome(span, event.failure if isinstance(event, TaskFailed) else None)
+            return event
+
+    async def execute_here(self, message: ActivityMessage) -> HistoryEvent:
+        """Run an activity for the orchestrator worker of this process."""
+        return await self.execute(message, local=True)
+
+    async def _execute(self, message: ActivityMessage, local: bool) -> HistoryEvent:
         started = time.perf_counter()
         definition = self.registry.activities.get(message.name) or BUILT_IN.get(message.name)
         event: HistoryEvent
@@ -110,11 +131,18 @@ class ActivityWorker:
         except Exception as error:
             event = TaskFailed(-1, self.clock(), message.task_id, _failure(error))
         self.executed += 1
+        seconds = time.perf_counter() - started
+        outcome = "completed" if isinstance(event, TaskCompleted) else "failed"
+        recorder = metrics.instruments()
+        if recorder is not None:
+            labels = {tracing.TASK_NAME: message.name, tracing.OUTCOME: outcome}
+            labels[tracing.WHERE] = "local" if local else "queued"
+            recorder.activity_duration.record(seconds, labels)
         log.info(
             "activity %s %s in %.1f ms",
             message.name,
-            "completed" if isinstance(event, TaskCompleted) else "failed",
-            (time.perf_counter() - started) * 1000,
+            outcome,
+            seconds * 1000,
             extra={
                 "instance_id": message.instance_id,
                 "step": message.task_id,

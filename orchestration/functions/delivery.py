@@ -37,6 +37,8 @@ from orchestration.storage.names import (
     validate_function_name,
     validate_instance_id,
 )
+from orchestration.telemetry import tracing
+from orchestration.telemetry.links import SpanRef
 
 log = logging.getLogger("orchestration.delivery")
 
@@ -138,8 +140,8 @@ class Delivery:
         await self.activities.handle_item(decoded, attempts)
 
     async def start(self, body: bytes, message_id: str | None) -> None:
-        """`{"name", "input", "instanceId"?, "version"?}` from any producer starts an
-        orchestration (of host.json's defaultVersion when it gives no version)."""
+        """`{"name", "input", "instanceId"?, "version"?, "traceparent"?}` from any producer
+        starts an orchestration (of host.json's defaultVersion when it gives no version)."""
         queue = self.hub.names.starts_queue
         try:
             data = raw_json(body)
@@ -147,6 +149,9 @@ class Delivery:
             version = data.get("version")
             if version is not None and not isinstance(version, str):
                 raise ValueError("a start message's version must be a string")
+            traceparent = data.get("traceparent")
+            if traceparent is not None and SpanRef.parse(traceparent) is None:
+                raise ValueError("a start message's traceparent must be a W3C traceparent")
             if name not in self.registry.orchestrators:
                 known = self.registry.describe_orchestrators()
                 raise ValueError(f"no orchestrator named {name!r}; known: {known}")
@@ -154,15 +159,20 @@ class Delivery:
         except (MalformedMessageError, ValueError, TypeError) as error:
             await self._poison(queue, body, str(error))
             return
+        target = instance_id or uuid.uuid4().hex
+        # A producer may say where the start belongs in its trace (W3C `traceparent`).
+        parent = tracing.context_of(traceparent)
         try:
-            await self.hub.create_instance(
-                name,
-                instance_id or uuid.uuid4().hex,
-                encoded,
-                now=datetime.now(UTC),
-                version=version or self.default_version,
-                execution_id=uuid.uuid4().hex,
-                message_id=f"start:{message_id}" if message_id else None,
-            )
+            with tracing.starting(name, target, parent) as link:
+                await self.hub.create_instance(
+                    name,
+                    target,
+                    encoded,
+                    now=datetime.now(UTC),
+                    version=version or self.default_version,
+                    execution_id=uuid.uuid4().hex,
+                    message_id=f"start:{message_id}" if message_id else None,
+                    trace=link.encode() if link is not None else None,
+                )
         except InstanceExistsError as error:
             await self._poison(queue, body, str(error))

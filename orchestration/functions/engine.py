@@ -157,6 +157,7 @@ class Engine:
             parent=state.parent,
             execution_id=state.execution_id,
             message_id=message.message_id,
+            trace=state.trace,
         )
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -21,6 +21,7 @@ from orchestration.storage.messages import (
 from orchestration.storage.names import (
     odata_datetime,
 )
+from orchestration.telemetry import metrics
 
 log = logging.getLogger("orchestration.triggers")
 
@@ -47,6 +48,11 @@ async def on_timer_sweep(engine: Engine) -> None:
     """Queue far timers that came within reach; wake instances that look stuck."""
     runtime = await engine.runtime()
     await sweep(runtime.hub, engine.settings.repair_after, datetime.now(UTC))
+    if metrics.instruments() is not None:
+        try:
+            metrics.sampled_depths(runtime.hub.names.hub, await runtime.hub.queue_depths())
+        except Exception as error:  # a metric never fails the sweep
+            log.warning("could not sample queue depths: %s", error, extra={"event": "metrics"})
 
 
 async def sweep(hub: TaskHub, repair_after: timedelta, now: datetime) -> None:

@@ -18,6 +18,7 @@ from orchestration.functions.registry import Registry
 from orchestration.functions.settings import EngineSettings
 from orchestration.storage.hub import TaskHub
 from orchestration.storage.mailbox import Mailbox
+from orchestration.telemetry import logs, metrics
 
 
 @dataclass
@@ -46,7 +47,14 @@ def build_workers(
         bindings=ActivityBindings(settings.queue_message_encoding),
     )
     if settings.local_activities:
-        orchestrators.local_runner = activities.execute
+        orchestrators.local_runner = activities.execute_here
+    account_totals = getattr(hub.account, "totals", None)
+    metrics.watch(
+        hub.names.hub,
+        orchestrators.stats,
+        (lambda: account_totals) if account_totals is not None else None,
+    )
+    logs.correlate()
     delivery = Delivery(
         hub,
         registry,

@@ -10,6 +10,7 @@ from typing import Any
 import azure.functions as func
 from aiohttp import web
 
+from orchestration.host import telemetry
 from orchestration.host.app_loader import BindingSpec, FunctionSpec
 from orchestration.host.binding_data import http_binding_data
 from orchestration.host.bindings import (
@@ -227,8 +228,26 @@ class HttpServer:
             if function.uses_binding_data
             else {}
         )
+        route = f"/{self.host.router.prefix}/{found.route.template}".replace("//", "/")
+        with telemetry.http_span(request.method, route, path, headers) as span:
+            response = await self._invoke(
+                function, request, body, found.values, headers, query, metadata
+            )
+            telemetry.http_status(span, response.status)
+        return response
+
+    async def _invoke(
+        self,
+        function: FunctionSpec,
+        request: web.BaseRequest,
+        body: bytes,
+        values: dict[str, str],
+        headers: dict[str, str],
+        query: list[tuple[str, str]],
+        metadata: dict[str, Any],
+    ) -> web.StreamResponse:
         result = await self.host.invoker.invoke(
-            function, to_function_request(request, body, found.values, headers, query), metadata
+            function, to_function_request(request, body, values, headers, query), metadata
         )
         del body
         if not result.succeeded:

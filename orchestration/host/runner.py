@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestration.host import telemetry
 from orchestration.host.app_loader import (
     AppLoadError,
     FunctionSpec,
@@ -165,6 +166,13 @@ class FunctionHost:
         """Index and validate the app, then start serving. Raises HostStartupError."""
         app_dir = self.config.app_dir.resolve()
         settings = dict(os.environ)
+        try:
+            # Before the app is imported: its module-level tracers then find the providers.
+            exporting = telemetry.configure(settings)
+        except telemetry.TelemetrySetupError as err:
+            raise HostStartupError(str(err)) from err
+        if exporting:
+            log.info("OpenTelemetry %s", "; ".join(exporting))
         if str(app_dir) not in sys.path:
             sys.path.insert(0, str(app_dir))  # as the worker does; extensions may live there too
         try:
@@ -281,6 +289,7 @@ class FunctionHost:
             await self.context.binding_stores.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+        telemetry.shutdown()
 
     async def run_until_signal(self) -> None:
         """Start, serve until SIGINT/SIGTERM, stop."""

@@ -263,6 +263,7 @@ class TaskHub:
         execution_id: str,
         message_id: str | None = None,
         overwrite_finished: bool = True,
+        trace: str | None = None,
     ) -> InstanceState:
         """Write a Pending instance and send its ExecutionStarted (idempotent per message id).
 
@@ -280,6 +281,7 @@ class TaskHub:
             execution_id=execution_id,
             message_id=message_id,
             overwrite_finished=overwrite_finished,
+            trace=trace,
         )
         if state.execution_id != execution_id:  # a redelivered start: send it on
             await self._send_start(state, message_id)
@@ -313,6 +315,7 @@ class TaskHub:
         message_id: str | None = None,
         overwrite_finished: bool = True,
         exists: bool | None = None,
+        trace: str | None = None,
     ) -> InstanceState:
         """The Pending state of an instance about to be created, not yet written.
 
@@ -345,6 +348,7 @@ class TaskHub:
             version=version,
             parent=parent,
             applied_ids=[message_id] if message_id else [],
+            trace=trace,
             etag=existing.etag if existing else None,
         )
 

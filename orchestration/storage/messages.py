@@ -50,19 +50,28 @@ class ControlMessage:
 
 @dataclass(frozen=True, slots=True)
 class ActivityMessage:
-    """Run activity `name` for task `task_id` of an instance's execution."""
+    """Run activity `name` for task `task_id` of an instance's execution.
+
+    `attempt` counts the tries of a retried call (1 for the first); `trace` is the W3C
+    traceparent of the execution's orchestration span, when it is traced."""
 
     instance_id: str
     execution_id: str | None
     task_id: int
     name: str
     input: str | None
+    attempt: int = 1
+    trace: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"v": MESSAGE_VERSION, "k": "activity", "i": self.instance_id}
         data.update({"x": self.execution_id, "t": self.task_id, "n": self.name})
         if self.input is not None:
             data["in"] = self.input
+        if self.attempt != 1:
+            data["at"] = self.attempt
+        if self.trace is not None:
+            data["tp"] = self.trace
         return data
 
 
@@ -81,9 +90,16 @@ class ActivityBatch:
             item: dict[str, Any] = {"t": activity.task_id, "n": activity.name}
             if activity.input is not None:
                 item["in"] = activity.input
+            if activity.attempt != 1:
+                item["at"] = activity.attempt
             items.append(item)
-        return {"v": MESSAGE_VERSION, "k": "activities", "i": self.instance_id,
+        data = {"v": MESSAGE_VERSION, "k": "activities", "i": self.instance_id,
                 "x": self.execution_id, "a": items}  # fmt: skip
+        # One execution's activities: they share its orchestration span.
+        trace = self.activities[0].trace if self.activities else None
+        if trace is not None:
+            data["tp"] = trace
+        return data
 
 
 EngineMessage = ControlMessage | ActivityMessage | ActivityBatch
@@ -150,9 +166,18 @@ def parse(data: dict[str, Any]) -> EngineMessage:
         if kind == "control":
             event = event_from_dict(data["e"]) if "e" in data else None
             return ControlMessage(instance_id, event, data.get("x"), str(data["id"]))
+        trace = data.get("tp")
+        if trace is not None and not isinstance(trace, str):
+            trace = None  # a bad trace context never costs the work
         if kind == "activity":
             return ActivityMessage(
-                instance_id, data.get("x"), int(data["t"]), str(data["n"]), data.get("in")
+                instance_id,
+                data.get("x"),
+                int(data["t"]),
+                str(data["n"]),
+                data.get("in"),
+                int(data.get("at", 1)),
+                trace,
             )
         if kind == "activities":
             execution_id = data.get("x")
@@ -161,7 +186,13 @@ def parse(data: dict[str, Any]) -> EngineMessage:
                 raise MalformedMessageError("an activity batch holds no activities")
             activities = tuple(
                 ActivityMessage(
-                    instance_id, execution_id, int(item["t"]), str(item["n"]), item.get("in")
+                    instance_id,
+                    execution_id,
+                    int(item["t"]),
+                    str(item["n"]),
+                    item.get("in"),
+                    int(item.get("at", 1)),
+                    trace,
                 )
                 for item in items
             )

@@ -45,6 +45,8 @@ class InstanceState:
     wake_at: datetime | None = None
     # The execution's first step (its events' JSON), kept in the state row when small.
     first_step: str | None = None
+    # The execution's place in its trace (telemetry.links.TraceLink, encoded), if traced.
+    trace: str | None = None
     etag: str | None = None
 
 
@@ -77,6 +79,7 @@ def state_from_row(row: Entity) -> InstanceState:
         next_repair_at=utc(row["NextRepairAt"]) if row.get("NextRepairAt") else None,
         wake_at=utc(row["WakeAt"]) if row.get("WakeAt") else None,
         first_step=row.get("FirstStep"),
+        trace=row.get("TraceContext"),
         etag=row.etag,
     )
 
@@ -115,6 +118,8 @@ async def state_row(state: InstanceState, payloads: PayloadStore) -> dict[str, A
         row["WakeAt"] = state.wake_at
     if state.first_step is not None:
         row["FirstStep"] = state.first_step
+    if state.trace is not None:
+        row["TraceContext"] = state.trace
     if state.parent is not None:
         parent = state.parent
         row["Parent"] = json.dumps(

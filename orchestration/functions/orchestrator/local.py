@@ -49,7 +49,7 @@ class LocalWork:
 
 
 def runs_of(actions: list[ScheduleActivity]) -> list[RunActivity]:
-    return [RunActivity(a.id, a.name, a.input) for a in actions]
+    return [RunActivity(a.id, a.name, a.input, a.attempt) for a in actions]
 
 
 class LocalActivities:

@@ -27,6 +27,7 @@ from orchestration.core.history import (
 from orchestration.core.status import OrchestrationRuntimeStatus
 from orchestration.functions.orchestrator.inbox import Arrival
 from orchestration.storage.state import APPLIED_IDS_KEPT, InstanceState
+from orchestration.telemetry.links import TraceLink
 
 # Events without a natural id: a redelivered copy must be recognised by its message id.
 ONCE_ONLY = (EventRaised, ExecutionSuspended, ExecutionResumed, ExecutionTerminated)
@@ -130,7 +131,14 @@ def new_execution_state(
         execution_id=execution_id,
         generation=state.generation + 1,
         steps=1,
+        trace=_next_link(state.trace),
     )
+
+
+def _next_link(stored: str | None) -> str | None:
+    """The new execution's span: in the same trace, beside the one that continued."""
+    link = TraceLink.decode(stored)
+    return link.next_execution().encode() if link is not None else None
 
 
 def staying_local(

@@ -40,6 +40,8 @@ from orchestration.storage.messages import (
     WorkItem,
     pack_activities,
 )
+from orchestration.telemetry import tracing
+from orchestration.telemetry.links import TraceLink
 
 log = logging.getLogger("orchestration.orchestrator")
 
@@ -83,8 +85,18 @@ def sender_of(state: InstanceState) -> Sender:
 
 
 def activity_messages(state: InstanceState, runs: Sequence[RunActivity]) -> list[ActivityMessage]:
+    link = TraceLink.decode(state.trace)
+    traceparent = link.span.traceparent if link is not None else None
     return [
-        ActivityMessage(state.instance_id, state.execution_id, run.task_id, run.name, run.input)
+        ActivityMessage(
+            state.instance_id,
+            state.execution_id,
+            run.task_id,
+            run.name,
+            run.input,
+            run.attempt,
+            traceparent,
+        )
         for run in runs
     ]
 
@@ -115,13 +127,16 @@ class Outbox:
         runs = [item for item in found if isinstance(item, RunActivity)]
         items: list[Outgoing | WorkItem] = [i for i in found if not isinstance(i, RunActivity)]
         items += pack_activities(activity_messages(state, runs)) if runs else []
+        self.stats.queued_activities += len(runs)
 
         async def send(item: Outgoing | WorkItem) -> None:
-            await self._send(sender, item, now)
+            await self._send(sender, item, now, state.trace)
 
         await self.send_all(state.instance_id, items, send)
 
-    async def _send(self, sender: Sender, item: Outgoing | WorkItem, now: datetime) -> None:
+    async def _send(
+        self, sender: Sender, item: Outgoing | WorkItem, now: datetime, trace: str | None = None
+    ) -> None:
         hub = self.hub
         if isinstance(item, (ActivityMessage, ActivityBatch)):
             await hub.send_activity(item)
@@ -147,6 +162,7 @@ class Outbox:
                     parent=item.parent,
                     execution_id=uuid.uuid4().hex,
                     message_id=item.message_id,
+                    trace=tracing.child_link(trace),
                 )
             except InstanceExistsError as error:
                 await self._deliver(child_refused(sender, item, str(error), now))

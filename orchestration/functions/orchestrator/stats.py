@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class WorkerStats:
     steps: int = 0
     events: int = 0
@@ -16,6 +16,7 @@ class WorkerStats:
     resends: int = 0
     dropped: int = 0
     local_activities: int = 0
+    queued_activities: int = 0
     outage_retries: int = 0
     local_timers: int = 0
     folded_steps: int = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
@@ -35,7 +36,7 @@ from orchestration.core.history import (
     OrchestratorStarted,
 )
 from orchestration.core.status import OrchestrationRuntimeStatus
-from orchestration.functions.orchestrator import plan
+from orchestration.functions.orchestrator import observe, plan
 from orchestration.functions.orchestrator.cache import Cached, SessionCache
 from orchestration.functions.orchestrator.entities import EntityWorker
 from orchestration.functions.orchestrator.inbox import Arrival, Inbox
@@ -64,6 +65,7 @@ from orchestration.storage.hub import (
 )
 from orchestration.storage.mailbox import Mailbox
 from orchestration.storage.messages import ActivityMessage, ControlMessage, pack_activities
+from orchestration.telemetry import logs, tracing
 
 log = logging.getLogger("orchestration.orchestrator")
 
@@ -240,6 +242,7 @@ class OrchestratorWorker:
                 else:
                     to_queue.append(message)
             if to_queue:
+                self.stats.queued_activities += len(to_queue)
                 await self.outbox.send_all(
                     instance_id, pack_activities(to_queue), self.hub.send_activity
                 )
@@ -337,7 +340,15 @@ class OrchestratorWorker:
         row_guarded: bool = False,
     ) -> LocalWork:
         """One step; returns the activities this process should run itself."""
+        started_ns = time.time_ns()
         state, session = entry.state, entry.session
+        if state.trace is None and state.steps == 0 and state.parent is None:
+            # Created by a process that was not tracing (the CLI, another app): if this one
+            # traces, the instance starts a trace of its own.
+            link = tracing.root_link()
+            if link is not None:
+                state = replace(state, trace=link.encode())
+        logs.follow_instance(state.trace)
         admitted = plan.admit(batch, state, session.status)
         self.stats.dropped += admitted.dropped
         events, applied = admitted.events, admitted.applied
@@ -374,8 +385,10 @@ class OrchestratorWorker:
         next_events: list[HistoryEvent] = []
         next_session: OrchestrationSession | None = None
         next_result: ExecutionResult | None = None
+        ended: InstanceState | None = after if after.status.is_terminal else None
         continued = plan.continued_as_new(result)
         if continued is not None:
+            ended = after
             next_session, next_result, next_events, after = await self._continue_as_new(
                 state, after, continued, now
             )
@@ -395,6 +408,7 @@ class OrchestratorWorker:
         )
         after = replace(after, wake_at=wake)
         new_state = await self.hub.commit(state, after, history, next_generation_events=next_events)
+        observe.step_committed(state, new_state, history, started_ns, ended, now)
         self.mailbox.committed(new_state)
         if entry.creating:
             self.cache.drop_seed(instance_id)
@@ -498,6 +512,7 @@ class OrchestratorWorker:
                 self.mailbox.committed(new_state)
             except ConcurrencyError:
                 continue
+            observe.execution_ended(new_state, now)
             log.error(
                 "instance failed: %s",
                 failure.message,
