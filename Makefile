@@ -48,6 +48,7 @@ lint: setup
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/telemetry_bench.py --json bench/results/telemetry.json
 
 replay-bench: setup
 	$(PY) bench/replay_bench.py

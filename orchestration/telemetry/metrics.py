@@ -9,6 +9,7 @@ one call per queue) only then.
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -57,20 +58,33 @@ class _Watched:
 _watched: list[_Watched] = []
 _depths: dict[str, dict[str, int]] = {}
 _cached: tuple[object, _Instruments | None] | None = None
+RECHECK_SECONDS = 1.0
+_none_until = 0.0
 
 
 def instruments() -> _Instruments | None:
     """The recording instruments, or None when the app configured no meter provider."""
-    global _cached
+    global _cached, _none_until
+    if _none_until and time.monotonic() < _none_until:
+        return None
     provider = metrics.get_meter_provider()
     cached = _cached
     if cached is not None and cached[0] is provider:
-        return cached[1]
-    found: _Instruments | None = None
-    if not isinstance(provider, (_Proxy, metrics.NoOpMeterProvider)):
-        found = _build(provider.get_meter(METER_NAME))
-    _cached = (provider, found)
+        found = cached[1]
+    else:
+        found = None
+        if not isinstance(provider, (_Proxy, metrics.NoOpMeterProvider)):
+            found = _build(provider.get_meter(METER_NAME))
+        _cached = (provider, found)
+    # As in tracing: with no provider, the environment is not asked on every call.
+    _none_until = time.monotonic() + RECHECK_SECONDS if found is None else 0.0
     return found
+
+
+def forget() -> None:
+    """Look the provider up again at the next call (tests that swap providers)."""
+    global _cached, _none_until
+    _cached, _none_until = None, 0.0
 
 
 def _build(meter: metrics.Meter) -> _Instruments:

@@ -383,3 +383,28 @@ def test_retried_activity_and_sub_orchestration_nest_in_one_trace(
     assert events.count("event.raised") == 1
     parent_steps = check_steps(spans, parent)
     assert "suborchestration.created" in [e["name"] for s in parent_steps for e in s["events"]]
+
+
+def test_one_setting_prints_spans_on_the_local_hosts_console(start_host: HostLauncher) -> None:
+    # An app that configures nothing: the host sets the SDK up from the OTEL_* settings.
+    env = {
+        "DURABLE_TEST_HUB": f"Con{uuid.uuid4().hex[:12]}",
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_SERVICE_NAME": "console-check",
+    }
+    host = start_host(APPS / "durable_app", env)
+    assert "OpenTelemetry traces: console" in host.log()
+    reply = call(host, "POST", "/api/orchestrators/chain", 2)
+    instance_id = reply["id"]
+    assert finished(host, instance_id)["output"] == 5
+    wait_until(lambda: '"name": "orchestration:chain"' in host.log(), 10, 0.1, "the span")
+    log = host.log()
+    assert '"name": "activity:add_one"' in log and '"service.name": "console-check"' in log
+    assert f'"durabletask.task.instance_id": "{instance_id}"' in log
+
+
+def test_an_exporter_the_host_cannot_set_up_stops_it_with_why(start_host: HostLauncher) -> None:
+    env = {"DURABLE_TEST_HUB": f"Bad{uuid.uuid4().hex[:12]}", "OTEL_TRACES_EXPORTER": "zipkin"}
+    host = start_host(APPS / "durable_app", env, wait=False)
+    assert host.wait_exit(60) != 0
+    assert "OTEL_TRACES_EXPORTER: unknown exporter 'zipkin'" in host.log()
