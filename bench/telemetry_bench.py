@@ -37,34 +37,15 @@ from opentelemetry.sdk.trace.export import (  # noqa: E402
 )
 
 from orchestration.client import DurableOrchestrationClient  # noqa: E402
-from orchestration.core import DurableOrchestrationContext  # noqa: E402
 from orchestration.functions import activity_worker  # noqa: E402
 from orchestration.functions.burst import BurstWorker  # noqa: E402
 from orchestration.functions.orchestrator import observe, worker  # noqa: E402
-from orchestration.functions.registry import Registry  # noqa: E402
 from orchestration.storage.hub import TaskHub  # noqa: E402
 from orchestration.telemetry import logs, tracing  # noqa: E402
 from orchestration.telemetry import metrics as our_metrics  # noqa: E402
 
-
-def chain(ctx: DurableOrchestrationContext) -> Any:
-    x = 0
-    for _ in range(ctx.get_input()):
-        x = yield ctx.call_activity("inc", x)
-    return x
-
-
-def fan_out(ctx: DurableOrchestrationContext) -> Any:
-    results = yield ctx.task_all([ctx.call_activity("inc", i) for i in range(ctx.get_input())])
-    return len(results)
-
-
-def registry() -> Registry:
-    found = Registry()
-    found.add_orchestrator("chain", chain)
-    found.add_orchestrator("fan_out", fan_out)
-    found.add_activity("inc", lambda value: value + 1, "value")
-    return found
+sys.path.insert(0, str(ROOT / "bench"))
+from hub_bench import registry  # noqa: E402  (the same chain, fan-out and activity)
 
 
 class _Dropped(SpanExporter):

@@ -9,7 +9,6 @@ one call per queue) only then.
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -17,6 +16,8 @@ from typing import Any
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Observation
+
+from orchestration.telemetry.providers import ProviderLookup
 
 METER_NAME = "orchestration"
 
@@ -57,34 +58,6 @@ class _Watched:
 
 _watched: list[_Watched] = []
 _depths: dict[str, dict[str, int]] = {}
-_cached: tuple[object, _Instruments | None] | None = None
-RECHECK_SECONDS = 1.0
-_none_until = 0.0
-
-
-def instruments() -> _Instruments | None:
-    """The recording instruments, or None when the app configured no meter provider."""
-    global _cached, _none_until
-    if _none_until and time.monotonic() < _none_until:
-        return None
-    provider = metrics.get_meter_provider()
-    cached = _cached
-    if cached is not None and cached[0] is provider:
-        found = cached[1]
-    else:
-        found = None
-        if not isinstance(provider, (_Proxy, metrics.NoOpMeterProvider)):
-            found = _build(provider.get_meter(METER_NAME))
-        _cached = (provider, found)
-    # As in tracing: with no provider, the environment is not asked on every call.
-    _none_until = time.monotonic() + RECHECK_SECONDS if found is None else 0.0
-    return found
-
-
-def forget() -> None:
-    """Look the provider up again at the next call (tests that swap providers)."""
-    global _cached, _none_until
-    _cached, _none_until = None, 0.0
 
 
 def _build(meter: metrics.Meter) -> _Instruments:
@@ -128,6 +101,23 @@ def _build(meter: metrics.Meter) -> _Instruments:
             description="One committed orchestrator step, load to commit.",
         ),
     )
+
+
+_lookup: ProviderLookup[_Instruments] = ProviderLookup(
+    lambda: metrics.get_meter_provider(),
+    (_Proxy, metrics.NoOpMeterProvider),
+    lambda provider: _build(provider.get_meter(METER_NAME)),  # type: ignore[attr-defined]
+)
+
+
+def instruments() -> _Instruments | None:
+    """The recording instruments, or None when the app configured no meter provider."""
+    return _lookup.get()
+
+
+def forget() -> None:
+    """Look the provider up again at the next call (tests that swap providers)."""
+    _lookup.forget()
 
 
 def watch(hub: str, stats: Any, account_totals: Callable[[], Mapping[str, int]] | None) -> None:

@@ -14,7 +14,6 @@ it defers to the app's own generator.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import datetime
@@ -36,6 +35,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from orchestration.core.history import FailureDetails
 from orchestration.telemetry.links import SpanRef, TraceLink
+from orchestration.telemetry.providers import ProviderLookup
 
 TRACER_NAME = "orchestration"
 
@@ -74,38 +74,29 @@ class _PinnedIds:
         return bool(check()) if check is not None else False
 
 
-_cached: tuple[object, Tracer | None] | None = None
-# With no provider set, the API looks the provider up in the environment on every call (a
-# few microseconds): the answer "none" is trusted for this long before it is asked again.
-RECHECK_SECONDS = 1.0
-_none_until = 0.0
+def _our_tracer(provider: object) -> Tracer:
+    found = provider.get_tracer(TRACER_NAME)  # type: ignore[attr-defined]
+    inner = getattr(found, "id_generator", None)
+    if inner is not None and not isinstance(inner, _PinnedIds):
+        found.id_generator = _PinnedIds(inner)
+    return found  # type: ignore[no-any-return]
+
+
+_lookup: ProviderLookup[Tracer] = ProviderLookup(
+    lambda: trace.get_tracer_provider(),
+    (trace.ProxyTracerProvider, trace.NoOpTracerProvider),
+    _our_tracer,
+)
 
 
 def tracer() -> Tracer | None:
     """This package's tracer, or None when the app configured no tracer provider."""
-    global _cached, _none_until
-    if _none_until and time.monotonic() < _none_until:
-        return None
-    provider = trace.get_tracer_provider()
-    cached = _cached
-    if cached is not None and cached[0] is provider:
-        found = cached[1]
-    else:
-        found = None
-        if not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
-            found = provider.get_tracer(TRACER_NAME)
-            inner = getattr(found, "id_generator", None)
-            if inner is not None and not isinstance(inner, _PinnedIds):
-                found.id_generator = _PinnedIds(inner)  # type: ignore[attr-defined]
-        _cached = (provider, found)
-    _none_until = time.monotonic() + RECHECK_SECONDS if found is None else 0.0
-    return found
+    return _lookup.get()
 
 
 def forget() -> None:
     """Look the provider up again at the next call (tests that swap providers)."""
-    global _cached, _none_until
-    _cached, _none_until = None, 0.0
+    _lookup.forget()
 
 
 def enabled() -> bool:
