@@ -133,11 +133,7 @@ class ActivityWorker:
         self.executed += 1
         seconds = time.perf_counter() - started
         outcome = "completed" if isinstance(event, TaskCompleted) else "failed"
-        recorder = metrics.instruments()
-        if recorder is not None:
-            labels = {tracing.TASK_NAME: message.name, tracing.OUTCOME: outcome}
-            labels[tracing.WHERE] = "local" if local else "queued"
-            recorder.activity_duration.record(seconds, labels)
+        metrics.activity_done(message.name, outcome, local, seconds)
         log.info(
             "activity %s %s in %.1f ms",
             message.name,

@@ -284,12 +284,15 @@ class FunctionHost:
                 await close()
             except Exception:
                 log.exception("the app's aclose() failed")
-        if self.context is not None:
-            await self.context.storage.close()
-            await self.context.binding_stores.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-        telemetry.shutdown()
+        try:
+            if self.context is not None:
+                await self.context.storage.close()
+                await self.context.binding_stores.close()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+        finally:
+            # Flushing may wait on an exporter's endpoint: not on the event loop.
+            await asyncio.to_thread(telemetry.shutdown)
 
     async def run_until_signal(self) -> None:
         """Start, serve until SIGINT/SIGTERM, stop."""

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.propagate import extract
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -134,18 +134,35 @@ def http_span(
     if not _tracing():
         yield None
         return
-    parent = extract({k.lower(): v for k, v in headers.items()})
-    tracer = trace.get_tracer("orchestration.host")
-    attributes = {"http.request.method": method, "http.route": route, "url.path": path}
-    with tracer.start_as_current_span(
-        f"{method} {route}", context=parent, kind=SpanKind.SERVER, attributes=attributes
-    ) as span:
+    span: trace.Span | None = None
+    token = None
+    try:
+        parent = extract({k.lower(): v for k, v in headers.items()})
+        tracer = trace.get_tracer("orchestration.host")
+        attributes = {"http.request.method": method, "http.route": route, "url.path": path}
+        span = tracer.start_span(
+            f"{method} {route}", context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )
+        token = context.attach(trace.set_span_in_context(span))
+    except Exception as error:  # a tracing failure never fails the request
+        log.warning("HTTP span not started: %s", error)
+    try:
         yield span
+    finally:
+        if token is not None:
+            with contextlib.suppress(Exception):
+                context.detach(token)
+        if span is not None:
+            try:
+                span.end()
+            except Exception as error:
+                log.warning("HTTP span not ended: %s", error)
 
 
 def http_status(span: trace.Span | None, status: int) -> None:
     if span is None:
         return
-    span.set_attribute("http.response.status_code", status)
-    if status >= 500:
-        span.set_status(Status(StatusCode.ERROR))
+    with contextlib.suppress(Exception):
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))

@@ -154,6 +154,12 @@ def raw_json(text: str | bytes) -> dict[str, Any]:
     return data
 
 
+def _attempt(value: object) -> int:
+    """Which try of a retried call a message is: only telemetry reads it, so a bad value
+    never costs the work."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
+
+
 def parse(data: dict[str, Any]) -> EngineMessage:
     """An engine message from its (already blob-resolved) JSON body."""
     if data.get("v") != MESSAGE_VERSION:
@@ -176,7 +182,7 @@ def parse(data: dict[str, Any]) -> EngineMessage:
                 int(data["t"]),
                 str(data["n"]),
                 data.get("in"),
-                int(data.get("at", 1)),
+                _attempt(data.get("at")),
                 trace,
             )
         if kind == "activities":
@@ -191,7 +197,7 @@ def parse(data: dict[str, Any]) -> EngineMessage:
                     int(item["t"]),
                     str(item["n"]),
                     item.get("in"),
-                    int(item.get("at", 1)),
+                    _attempt(item.get("at")),
                     trace,
                 )
                 for item in items

@@ -79,7 +79,7 @@ def state_from_row(row: Entity) -> InstanceState:
         next_repair_at=utc(row["NextRepairAt"]) if row.get("NextRepairAt") else None,
         wake_at=utc(row["WakeAt"]) if row.get("WakeAt") else None,
         first_step=row.get("FirstStep"),
-        trace=row.get("TraceContext"),
+        trace=trace if isinstance(trace := row.get("TraceContext"), str) else None,
         etag=row.etag,
     )
 

@@ -78,9 +78,9 @@ class TraceLink:
         return f"{text};{self.parent_span_id}" if self.parent_span_id else text
 
     @classmethod
-    def decode(cls, text: str | None) -> TraceLink | None:
+    def decode(cls, text: object) -> TraceLink | None:
         """A stored link (None when absent or unreadable: tracing never fails a step)."""
-        if not text:
+        if not text or not isinstance(text, str) or len(text) > 160:
             return None
         traceparent, _, parent = text.partition(";")
         span = SpanRef.parse(traceparent)

@@ -7,11 +7,13 @@ backend joins with the trace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from contextvars import ContextVar
 
 from opentelemetry import trace
 
+from orchestration.telemetry import tracing
 from orchestration.telemetry.links import TraceLink
 
 _instance_link: ContextVar[str | None] = ContextVar("orchestration_instance_link", default=None)
@@ -28,16 +30,23 @@ class TraceIds(logging.Filter):
     """Adds `trace_id` and `span_id` to a record when a span is current (or an instance's)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if tracing.tracer() is None:
+            return True
+        with contextlib.suppress(Exception):  # a line is never lost to its trace ids
+            self._add_ids(record)
+        return True
+
+    @staticmethod
+    def _add_ids(record: logging.LogRecord) -> None:
         span_context = trace.get_current_span().get_span_context()
         if span_context.is_valid:
             record.trace_id = f"{span_context.trace_id:032x}"
             record.span_id = f"{span_context.span_id:016x}"
-            return True
+            return
         link = TraceLink.decode(_instance_link.get())
         if link is not None:
             record.trace_id = link.span.trace_id
             record.span_id = link.span.span_id
-        return True
 
 
 _FILTER = TraceIds()

@@ -18,6 +18,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Observation
 
 from orchestration.telemetry.providers import ProviderLookup
+from orchestration.telemetry.tracing import complain
 
 METER_NAME = "orchestration"
 
@@ -118,6 +119,23 @@ def instruments() -> _Instruments | None:
 def forget() -> None:
     """Look the provider up again at the next call (tests that swap providers)."""
     _lookup.forget()
+
+
+def activity_done(name: str, outcome: str, local: bool, seconds: float) -> None:
+    """Record one activity execution (when a meter provider is set)."""
+    recorder = instruments()
+    if recorder is None:
+        return
+    try:
+        where = "local" if local else "queued"
+        labels = {
+            "durabletask.task.name": name,
+            "durabletask.task.outcome": outcome,
+            "durabletask.activity.where": where,
+        }
+        recorder.activity_duration.record(seconds, labels)
+    except Exception as error:
+        complain(error)
 
 
 def watch(hub: str, stats: Any, account_totals: Callable[[], Mapping[str, int]] | None) -> None:

@@ -14,10 +14,14 @@ it defers to the app's own generator.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import contextvars
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -37,6 +41,7 @@ from orchestration.core.history import FailureDetails
 from orchestration.telemetry.links import SpanRef, TraceLink
 from orchestration.telemetry.providers import ProviderLookup
 
+P = ParamSpec("P")
 TRACER_NAME = "orchestration"
 
 INSTANCE_ID = "durabletask.task.instance_id"
@@ -53,6 +58,95 @@ STEP = "durabletask.step"
 
 _pinned: ContextVar[tuple[int, int] | None] = ContextVar("orchestration_pinned_ids", default=None)
 _propagator = TraceContextTextMapPropagator()
+log = logging.getLogger("orchestration.telemetry")
+_last_complaint = 0.0
+MAX_MESSAGE_CHARS = 4096
+MAX_STACK_CHARS = 16_384
+
+
+def complain(error: BaseException) -> None:
+    """Telemetry failed (an exporter or processor raised): say so at most once a minute.
+    The engine's work never depends on its telemetry."""
+    global _last_complaint
+    now = time.monotonic()
+    if now - _last_complaint >= 60:
+        _last_complaint = now
+        log.warning(
+            "telemetry failed and was skipped: %s: %s",
+            type(error).__name__,
+            error,
+            extra={"event": "telemetry_failed"},
+        )
+
+
+def guarded(function: Callable[P, None]) -> Callable[P, None]:
+    """`function`, with whatever it raises reported (rate-limited) instead of raised."""
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            function(*args, **kwargs)
+        except Exception as error:
+            complain(error)
+
+    return call
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def _current(span: Span | None) -> Iterator[Span | None]:
+    """`span` current for the body (whose exceptions pass through untouched), then ended;
+    a failure of the span's own calls never reaches the body's caller."""
+    if span is None:
+        yield None
+        return
+    token = None
+    try:
+        token = otel_context.attach(trace.set_span_in_context(span))
+    except Exception as error:
+        complain(error)
+    try:
+        yield span
+    finally:
+        if token is not None:
+            with contextlib.suppress(Exception):
+                otel_context.detach(token)
+        try:
+            span.end()
+        except Exception as error:
+            complain(error)
+
+
+def detached_context() -> contextvars.Context | None:
+    """A copy of the current context with no current span, for a long-lived task (None:
+    not tracing, any context will do)."""
+    if tracer() is None:
+        return None
+    copied = contextvars.copy_context()
+    try:
+        copied.run(otel_context.attach, otel_context.Context())
+    except Exception as error:
+        complain(error)
+    return copied
+
+
+@contextlib.contextmanager
+def detached() -> Iterator[None]:
+    """Run the body with no current span: long-lived engine tasks must not inherit the
+    span of the request or invocation that happened to spawn them."""
+    try:
+        token = otel_context.attach(otel_context.Context())
+    except Exception:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            otel_context.detach(token)
 
 
 class _PinnedIds:
@@ -149,29 +243,67 @@ def starting(
     if found is None:
         yield None
         return
-    attributes = {TYPE: "orchestration", TASK_NAME: name, INSTANCE_ID: instance_id}
-    with found.start_as_current_span(
-        f"create_orchestration:{name}",
-        context=parent,
-        kind=SpanKind.PRODUCER,
-        attributes=attributes,
-    ) as span:
-        span_context = span.get_span_context()
-        if not span_context.is_valid:
-            yield None
-            return
-        start = SpanRef(
-            f"{span_context.trace_id:032x}",
-            f"{span_context.span_id:016x}",
-            span_context.trace_flags.sampled,
+    link: TraceLink | None = None
+    span: Span | None = None
+    try:
+        attributes = {TYPE: "orchestration", TASK_NAME: name, INSTANCE_ID: instance_id}
+        span = found.start_span(
+            f"create_orchestration:{name}",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
         )
-        yield TraceLink.under(start)
+        span_context = span.get_span_context()
+        if span_context.is_valid:
+            start = SpanRef(
+                f"{span_context.trace_id:032x}",
+                f"{span_context.span_id:016x}",
+                span_context.trace_flags.sampled,
+            )
+            link = TraceLink.under(start)
+    except Exception as error:
+        complain(error)
+    with _current(span):
+        try:
+            yield link
+        except Exception as error:
+            if span is not None:
+                _record_error(span, error)
+            raise
+
+
+def _record_error(span: Span, error: BaseException) -> None:
+    try:
+        span.set_status(Status(StatusCode.ERROR, clip(f"{type(error).__name__}: {error}", 1000)))
+        span.add_event(
+            "exception",
+            {
+                "exception.type": type(error).__name__,
+                "exception.message": clip(str(error), MAX_MESSAGE_CHARS),
+            },
+        )
+    except Exception as failure:
+        complain(failure)
 
 
 def root_link() -> TraceLink | None:
     """A link for an instance created by a process that was not tracing (None: this one is
-    not either)."""
-    return TraceLink.root() if enabled() else None
+    not either). Sampled as the tracer's sampler decides for a root, so that its kept
+    children never lack their parent."""
+    found = tracer()
+    if found is None:
+        return None
+    link = TraceLink.root()
+    sampler = getattr(found, "sampler", None)
+    if sampler is None:
+        return link
+    try:
+        decision = sampler.should_sample(None, int(link.span.trace_id, 16), "orchestration")
+        sampled = bool(decision.decision.is_sampled())
+    except Exception as error:
+        complain(error)
+        return link
+    return TraceLink(SpanRef(link.span.trace_id, link.span.span_id, sampled))
 
 
 def child_link(parent: str | None) -> str | None:
@@ -181,13 +313,17 @@ def child_link(parent: str | None) -> str | None:
 
 
 def _failed(span: Span, failure: FailureDetails) -> None:
-    span.set_status(Status(StatusCode.ERROR, f"{failure.error_type}: {failure.message}"[:1000]))
-    attributes = {"exception.type": failure.error_type, "exception.message": failure.message}
+    span.set_status(Status(StatusCode.ERROR, clip(failure.describe(), 1000)))
+    attributes = {
+        "exception.type": clip(failure.error_type, 256),
+        "exception.message": clip(failure.message, MAX_MESSAGE_CHARS),
+    }
     if failure.stack_trace:
-        attributes["exception.stacktrace"] = failure.stack_trace
+        attributes["exception.stacktrace"] = clip(failure.stack_trace, MAX_STACK_CHARS)
     span.add_event("exception", attributes)
 
 
+@guarded
 def orchestration_ended(
     stored: str | None,
     *,
@@ -235,6 +371,7 @@ def orchestration_ended(
     span.end(end_time=max(_ns(ended_at), _ns(started_at)))
 
 
+@guarded
 def step_traced(
     stored: str | None,
     *,
@@ -284,30 +421,31 @@ def activity_span(
 ) -> Iterator[Span | None]:
     """The span of one execution of an activity (each attempt and redelivery its own),
     current while it runs, so the activity's own spans (HTTP calls...) nest under it."""
-    parent = context_of(traceparent)
-    found = tracer() if parent is not None else None
-    if found is None:
+    found = tracer()
+    parent = context_of(traceparent) if found is not None else None
+    if found is None or parent is None:
         yield None
         return
-    attributes: dict[str, str | int] = {
-        TYPE: "activity",
-        TASK_NAME: name,
-        INSTANCE_ID: instance_id,
-        TASK_ID: task_id,
-        ATTEMPT: attempt,
-        WHERE: "local" if local else "queued",
-    }
-    with found.start_as_current_span(
-        f"activity:{name}",
-        context=parent,
-        kind=SpanKind.SERVER,
-        attributes=attributes,
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        yield span
+    span: Span | None = None
+    try:
+        attributes: dict[str, str | int] = {
+            TYPE: "activity",
+            TASK_NAME: name,
+            INSTANCE_ID: instance_id,
+            TASK_ID: task_id,
+            ATTEMPT: attempt,
+            WHERE: "local" if local else "queued",
+        }
+        span = found.start_span(
+            f"activity:{name}", context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )
+    except Exception as error:
+        complain(error)
+    with _current(span) as current:
+        yield current
 
 
+@guarded
 def activity_outcome(span: Span | None, failure: FailureDetails | None) -> None:
     if span is None:
         return

@@ -242,3 +242,137 @@ async def test_an_instance_started_untraced_gets_a_trace_of_its_own_where_traced
     trace_id = orchestration.get_span_context().trace_id
     assert {s.context.trace_id for s in memory.get_finished_spans()} == {trace_id}
     assert len(by_name(memory.get_finished_spans(), "activity:add_one")) == 3
+
+
+# -- telemetry never costs the work ------------------------------------------------------
+class _Raising(SimpleSpanProcessor):
+    """A processor that fails every span's end (an exporter bug, a full disk)."""
+
+    def on_end(self, span: Any) -> None:
+        raise OSError("exporter down")
+
+
+_runs: list[int] = []
+
+
+def counted(value: int) -> int:
+    _runs.append(value)
+    return value + 1
+
+
+def counted_chain(ctx: Context) -> Any:
+    x = ctx.get_input()
+    for _ in range(3):
+        x = yield ctx.call_activity("counted", x)
+    return x
+
+
+def continued(ctx: Context) -> Any:
+    n = ctx.get_input()
+    if n < 2:
+        yield ctx.call_activity("add_one", n)
+        ctx.continue_as_new(n + 1)
+        return None
+    return n
+
+
+def big_failure(ctx: Context) -> Any:
+    yield ctx.call_activity("explode", None)
+
+
+def explode(_: Any) -> None:
+    raise ValueError("x" * 100_000)
+
+
+def more_registry() -> Registry:
+    found = registry()
+    found.add_orchestrator("counted_chain", counted_chain)
+    found.add_orchestrator("continued", continued)
+    found.add_orchestrator("big_failure", big_failure)
+    found.add_activity("counted", counted, "value")
+    found.add_activity("explode", explode, "_")
+    return found
+
+
+async def run_with(hub: TaskHub, name: str, value: Any, **kw: Any) -> Any:
+    client = DurableOrchestrationClient(hub)
+    instance_id = await client.start_new(name, None, value)
+    worker = BurstWorker(hub, more_registry(), visibility_timeout=2, **kw)
+
+    async def done() -> bool:
+        status = await client.get_status(instance_id)
+        return status is not None and status.runtime_status.is_terminal
+
+    await worker.run_until(done, timeout=20, idle_sleep=0.01)
+    return await client.get_status(instance_id)
+
+
+@pytest.mark.parametrize("local", [True, False])
+async def test_a_failing_exporter_never_runs_an_activity_twice_or_stalls_a_step(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, local: bool
+) -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(_Raising(InMemorySpanExporter()))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    monkeypatch.setattr(tracing, "_last_complaint", 0.0)  # its warning is once a minute
+    tracing.forget()
+    _runs.clear()
+    hub = TaskHub.in_memory()
+    await hub.create_if_not_exists()
+    status = await run_with(hub, "counted_chain", 10, local_activities=local)
+    assert status.output == 13
+    assert _runs == [10, 11, 12]  # each once: no result lost to a span's end
+    assert "telemetry failed and was skipped" in caplog.text
+
+
+async def test_an_execution_that_continues_as_new_and_ends_at_once_gets_both_spans(
+    exporter: InMemorySpanExporter,
+) -> None:
+    hub = TaskHub.in_memory()
+    await hub.create_if_not_exists()
+    status = await run_with(hub, "continued", 0)
+    assert status.output == 2
+    executions = by_name(exporter.get_finished_spans(), "orchestration:continued")
+    statuses = [s.attributes["durabletask.runtime_status"] for s in executions]
+    assert sorted(statuses) == ["Completed", "ContinuedAsNew", "ContinuedAsNew"]
+    assert len({s.attributes["durabletask.task.execution_id"] for s in executions}) == 3
+    assert len({s.context.trace_id for s in executions}) == 1
+
+
+async def test_a_huge_failure_is_clipped_in_its_span(exporter: InMemorySpanExporter) -> None:
+    hub = TaskHub.in_memory()
+    await hub.create_if_not_exists()
+    status = await run_with(hub, "big_failure", None)
+    assert status.runtime_status.value == "Failed"
+    (activity,) = by_name(exporter.get_finished_spans(), "activity:explode")
+    message = activity.events[0].attributes["exception.message"]
+    assert len(message) <= tracing.MAX_MESSAGE_CHARS and message.endswith("...")
+    assert len(activity.status.description) <= 1000
+
+
+async def test_an_untraced_start_follows_the_workers_sampler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    hub = TaskHub.in_memory()
+    await hub.create_if_not_exists()
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    status = await run_with(hub, "chain", 1)  # started and run before the provider
+    assert status.output == 4
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    tracing.forget()
+    status = await run_with(hub, "counted_chain", 1)
+    assert status.output == 4
+    assert memory.get_finished_spans() == ()  # none kept: no child without its parent
+
+
+def test_stored_values_of_the_wrong_type_are_no_link() -> None:
+    assert TraceLink.decode(5) is None
+    assert TraceLink.decode(["00"]) is None
+    assert TraceLink.decode("x" * 1000) is None
+    data = ActivityMessage("i", "x", 3, "work", None).to_json()
+    for bad in ("two", -1, 0, True, 2.5, None):
+        assert parse(data | {"at": bad}).attempt == 1  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ from typing import Any
 from orchestration.functions.orchestrator.cache import SessionCache
 from orchestration.storage.hub import InstanceState
 from orchestration.storage.messages import ControlMessage
+from orchestration.telemetry import tracing
 
 
 @dataclass(slots=True)
@@ -57,7 +58,9 @@ class Inbox:
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` in the background, keeping a reference until it ends."""
-        task = asyncio.get_running_loop().create_task(work)
+        # Not under the span of whatever request or invocation spawned it (a local start's
+        # drain runs the instance's later steps too).
+        task = asyncio.get_running_loop().create_task(work, context=tracing.detached_context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

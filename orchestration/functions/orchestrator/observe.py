@@ -56,6 +56,7 @@ def _span_events(history: Sequence[HistoryEvent]) -> tuple[list[tuple[str, dict[
     return events, scheduled
 
 
+@tracing.guarded
 def step_committed(
     before: InstanceState,
     committed: InstanceState,
@@ -96,6 +97,7 @@ def step_committed(
         recorder.step_duration.record((time.time_ns() - started_ns) / 1e9, labels)
 
 
+@tracing.guarded
 def execution_ended(ended: InstanceState, now: datetime) -> None:
     """The execution's span (written once: its end was just committed) and counter."""
     tracing.orchestration_ended(

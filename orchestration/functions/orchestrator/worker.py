@@ -409,6 +409,8 @@ class OrchestratorWorker:
         after = replace(after, wake_at=wake)
         new_state = await self.hub.commit(state, after, history, next_generation_events=next_events)
         observe.step_committed(state, new_state, history, started_ns, ended, now)
+        if continued is not None and new_state.status.is_terminal:
+            observe.execution_ended(new_state, now)  # the new execution ended in its first step
         self.mailbox.committed(new_state)
         if entry.creating:
             self.cache.drop_seed(instance_id)
