@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -343,8 +344,11 @@ def test_errors_are_one_line_with_a_non_zero_exit(
             "cannot reach storage",
         ),
     ]
-    for argv, expected in cases:
-        result = run_process(*argv)
+    # Each case is its own process; they share nothing, so they run side by side (each is
+    # mostly interpreter start and imports).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda case: run_process(*case[0]), cases))
+    for (argv, expected), result in zip(cases, results, strict=True):
         assert result.returncode == 1, (argv, result.stdout, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), (argv, result.stderr)
