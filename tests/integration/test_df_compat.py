@@ -7,14 +7,20 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import APPS, HostLauncher, HostProcess, Storage, unique, wait_until
+from tests.conftest import APPS, HostProcess, Storage, launch_host, unique, wait_until
 from tests.http_calls import call
 
 
-@pytest.fixture
-def host(azurite: Storage, start_host: HostLauncher) -> Iterator[HostProcess]:
+@pytest.fixture(scope="module")
+def host(azurite: Storage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
+    """One host for the module: each test starts its own instances (and entity keys)."""
     hub = "Compat" + unique("h").replace("-", "")[:20]
-    yield start_host(APPS / "df_compat_app", env={"DURABLE_TEST_HUB": hub})
+    log = tmp_path_factory.mktemp("df-compat") / "host.log"
+    process = launch_host(
+        APPS / "df_compat_app", azurite.connection_string, log, {"DURABLE_TEST_HUB": hub}
+    )
+    yield process
+    process.stop()
 
 
 def wait_for_output(status_url: str) -> dict[str, Any]:
