@@ -47,7 +47,7 @@ def test_an_activity_that_always_crashes_its_worker_fails_the_instance_readably(
     azurite: Storage, start_host: HostLauncher
 ) -> None:
     hub = "Poison" + unique("p").replace("-", "")[:16]
-    env = {"DURABLE_TEST_HUB": hub, "ORCHESTRATION_QUEUE_LEASE_SECONDS": "5"}
+    env = {"DURABLE_TEST_HUB": hub, "ORCHESTRATION_QUEUE_LEASE_SECONDS": "2"}
     host = start_host(APPS / "poison_app", env=env, workers=2)
     crashing = start(host, "crashing", unique("crashing"), 1)
     survivor = start(host, "survivor", unique("survivor"))
