@@ -18,7 +18,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Observation
 
 from orchestration.telemetry.providers import ProviderLookup
-from orchestration.telemetry.tracing import complain
+from orchestration.telemetry.tracing import OUTCOME, TASK_NAME, WHERE, complain
 
 METER_NAME = "orchestration"
 
@@ -128,11 +128,7 @@ def activity_done(name: str, outcome: str, local: bool, seconds: float) -> None:
         return
     try:
         where = "local" if local else "queued"
-        labels = {
-            "durabletask.task.name": name,
-            "durabletask.task.outcome": outcome,
-            "durabletask.activity.where": where,
-        }
+        labels = {TASK_NAME: name, OUTCOME: outcome, WHERE: where}
         recorder.activity_duration.record(seconds, labels)
     except Exception as error:
         complain(error)

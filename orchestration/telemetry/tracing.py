@@ -35,7 +35,6 @@ from opentelemetry.trace import (
     TraceFlags,
     Tracer,
 )
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from orchestration.core.history import FailureDetails
 from orchestration.telemetry.links import SpanRef, TraceLink
@@ -57,7 +56,6 @@ WHERE = "durabletask.activity.where"
 STEP = "durabletask.step"
 
 _pinned: ContextVar[tuple[int, int] | None] = ContextVar("orchestration_pinned_ids", default=None)
-_propagator = TraceContextTextMapPropagator()
 log = logging.getLogger("orchestration.telemetry")
 _last_complaint = 0.0
 MAX_MESSAGE_CHARS = 4096
@@ -133,22 +131,6 @@ def detached_context() -> contextvars.Context | None:
     return copied
 
 
-@contextlib.contextmanager
-def detached() -> Iterator[None]:
-    """Run the body with no current span: long-lived engine tasks must not inherit the
-    span of the request or invocation that happened to spawn them."""
-    try:
-        token = otel_context.attach(otel_context.Context())
-    except Exception:
-        yield
-        return
-    try:
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            otel_context.detach(token)
-
-
 class _PinnedIds:
     """An SDK id generator that hands out the pinned ids while `_pinned` is set."""
 
@@ -214,23 +196,6 @@ def context_of(traceparent: str | None) -> otel_context.Context | None:
     """The context a `traceparent` value names (None: absent or invalid)."""
     ref = SpanRef.parse(traceparent)
     return _remote(ref) if ref is not None else None
-
-
-def current_ref() -> SpanRef | None:
-    """The current span's place (None when there is no valid one)."""
-    span_context = trace.get_current_span().get_span_context()
-    if not span_context.is_valid:
-        return None
-    return SpanRef(
-        f"{span_context.trace_id:032x}",
-        f"{span_context.span_id:016x}",
-        span_context.trace_flags.sampled,
-    )
-
-
-def inject(headers: dict[str, str]) -> None:
-    """Put the current span's trace context into outgoing `headers` (W3C)."""
-    _propagator.inject(headers)
 
 
 @contextlib.contextmanager

@@ -62,16 +62,17 @@ def step_committed(
     committed: InstanceState,
     history: Sequence[HistoryEvent],
     started_ns: int,
-    ended_execution: InstanceState | None,
+    continued_from: InstanceState | None,
     now: datetime,
 ) -> None:
-    """Trace and count one committed step. `ended_execution` is the state of the execution
-    this step ended (the old one, after continue-as-new), if it ended one."""
+    """Trace and count one committed step. `continued_from` is the execution it ended by
+    continuing as new (the step belongs to it); `committed` may have ended too (the new
+    execution in its first step, or the only one)."""
     recorder = metrics.instruments()
     traced = before.trace is not None and tracing.enabled()
     if recorder is None and not traced:
         return
-    execution = ended_execution or committed
+    execution = continued_from or committed
     if traced:
         events, scheduled = _span_events(history)
         tracing.step_traced(
@@ -88,8 +89,9 @@ def step_committed(
                 "durabletask.step.activities": scheduled,
             },
         )
-    if ended_execution is not None:
-        execution_ended(ended_execution, now)
+    for ended in (continued_from, committed if committed.status.is_terminal else None):
+        if ended is not None:
+            execution_ended(ended, now)
     if recorder is not None:
         labels = {tracing.TASK_NAME: before.name}
         if before.steps == 0:

@@ -385,10 +385,10 @@ class OrchestratorWorker:
         next_events: list[HistoryEvent] = []
         next_session: OrchestrationSession | None = None
         next_result: ExecutionResult | None = None
-        ended: InstanceState | None = after if after.status.is_terminal else None
+        continued_from: InstanceState | None = None  # the execution continue-as-new ends
         continued = plan.continued_as_new(result)
         if continued is not None:
-            ended = after
+            continued_from = after
             next_session, next_result, next_events, after = await self._continue_as_new(
                 state, after, continued, now
             )
@@ -408,9 +408,7 @@ class OrchestratorWorker:
         )
         after = replace(after, wake_at=wake)
         new_state = await self.hub.commit(state, after, history, next_generation_events=next_events)
-        observe.step_committed(state, new_state, history, started_ns, ended, now)
-        if continued is not None and new_state.status.is_terminal:
-            observe.execution_ended(new_state, now)  # the new execution ended in its first step
+        observe.step_committed(state, new_state, history, started_ns, continued_from, now)
         self.mailbox.committed(new_state)
         if entry.creating:
             self.cache.drop_seed(instance_id)
